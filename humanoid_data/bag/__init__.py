@@ -1,0 +1,1 @@
+"""rosbags-based bag I/O: typestore, CDR <-> numpy, episode writer, streaming reader."""

@@ -1,0 +1,61 @@
+"""Read the header stamp and a String payload straight from CDR bytes.
+
+The recorder must not deserialize what it writes, but it needs each message's
+``header.stamp`` to place it in an episode and to measure transport latency. Every
+supported sensor type begins with ``std_msgs/Header``, whose stamp is the first eight
+bytes after the four-byte CDR encapsulation header, so peeking costs one ``struct`` call.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from humanoid_data.errors import DecodeError
+
+_LE = struct.Struct('<iI')
+_BE = struct.Struct('>iI')
+_LEN_LE = struct.Struct('<I')
+_LEN_BE = struct.Struct('>I')
+
+
+def _little_endian(raw: bytes | memoryview) -> bool:
+    if len(raw) < 4 or raw[0] != 0:
+        raise DecodeError(f'not a CDR payload (encapsulation {bytes(raw[:4])!r})')
+    return bool(raw[1] & 1)
+
+
+def header_stamp_ns(raw: bytes | memoryview) -> int:
+    """Return ``header.stamp`` in nanoseconds of a serialized message that has a header.
+
+    Args:
+        raw: CDR bytes as received from DDS.
+
+    Returns:
+        The stamp as integer nanoseconds.
+
+    Raises:
+        DecodeError: The bytes are too short or not CDR.
+
+    """
+    if len(raw) < 12:
+        raise DecodeError(f'CDR payload of {len(raw)} bytes is too short for a header')
+    sec, nanosec = (_LE if _little_endian(raw) else _BE).unpack_from(raw, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
+def string_payload(raw: bytes | memoryview) -> str:
+    """Return the text of a serialized ``std_msgs/String``.
+
+    Raises:
+        DecodeError: The bytes are not a well-formed String.
+
+    """
+    if len(raw) < 8:
+        raise DecodeError(f'CDR payload of {len(raw)} bytes is too short for a String')
+    (size,) = (_LEN_LE if _little_endian(raw) else _LEN_BE).unpack_from(raw, 4)
+    if size == 0 or 8 + size > len(raw):
+        raise DecodeError(f'String length {size} does not fit a {len(raw)}-byte payload')
+    try:
+        return bytes(raw[8:8 + size - 1]).decode('utf-8')
+    except UnicodeDecodeError as err:
+        raise DecodeError(f'String payload is not UTF-8: {err}') from err

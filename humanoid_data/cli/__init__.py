@@ -1,0 +1,1 @@
+"""The humanoid-data command line."""

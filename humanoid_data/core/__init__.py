@@ -1,0 +1,1 @@
+"""ROS-free logic (numpy and the standard library only)."""

@@ -1,0 +1,98 @@
+"""Recorder and simulator settings: frozen dataclasses that are also the ROS parameters.
+
+Each field's metadata holds the parameter description; the nodes declare one ROS parameter
+per field from these classes, so a parameter file, a launch argument and the CLI all land
+in the same validated value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Mapping, TypeVar
+
+from humanoid_data.errors import ConfigError
+
+S = TypeVar('S')
+
+
+def _param(default: Any, description: str) -> Any:
+    return field(default=default, metadata={'description': description})
+
+
+@dataclass(frozen=True)
+class RecorderSettings:
+    """Parameters of the recorder node."""
+
+    config: str = _param('', 'sensor-suite YAML file (default: the installed humanoid.yaml)')
+    output_dir: str = _param('recordings', 'folder that holds session folders')
+    session: str = _param('', 'session folder name (default: session_<UTC time>)')
+    events_topic: str = _param('/humanoid_data/events', 'topic of episode and label events')
+    queue_mib: float = _param(512.0, 'budget of the queue between executor and writer (MiB)')
+    preroll_s: float = _param(1.0, 'seconds before a start that go into the episode')
+    stop_grace_s: float = _param(0.5, 'how long to wait for late messages after a stop (s)')
+    silence_s: float = _param(1.0, 'a stream without messages this long is reported silent')
+    operator: str = _param('', 'default operator name written to episode.yaml')
+    task: str = _param('', 'default task written to episode.yaml')
+    instruction: str = _param('', 'default language instruction written to episode.yaml')
+    status_period_s: float = _param(1.0, 'period of the /diagnostics status (s)')
+
+    def __post_init__(self) -> None:
+        """Check ranges."""
+        for name in ('queue_mib', 'status_period_s'):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f'recorder parameter {name} must be > 0')
+        for name in ('preroll_s', 'stop_grace_s', 'silence_s'):
+            if getattr(self, name) < 0:
+                raise ConfigError(f'recorder parameter {name} must be >= 0')
+        if not self.events_topic.startswith('/'):
+            raise ConfigError('recorder parameter events_topic must be absolute')
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    """Parameters of the simulated humanoid."""
+
+    config: str = _param('', 'sensor-suite YAML file (default: the installed humanoid.yaml)')
+    events_topic: str = _param('/humanoid_data/events', 'topic for ground-truth events')
+    autoplay: bool = _param(False, 'loop pick-and-place cycles instead of one per episode')
+    cycle_gap_s: float = _param(1.5, 'idle time between autoplay cycles (s)')
+    task_lead_s: float = _param(0.5, 'delay from an episode start to the task motion (s)')
+    rate_scale: float = _param(1.0, 'multiply every stream rate (benchmarks)')
+    noise: float = _param(1.0, 'sensor noise multiplier')
+    seed: int = _param(0, 'random seed')
+    faults: str = _param('', 'YAML mapping stream -> faults (docs/config.md)')
+    truth_dir: str = _param('', 'folder for truth.jsonl and the published ledger')
+
+    def __post_init__(self) -> None:
+        """Check ranges."""
+        if not self.rate_scale > 0:
+            raise ConfigError('sim parameter rate_scale must be > 0')
+        if self.noise < 0 or self.cycle_gap_s < 0 or self.task_lead_s < 0:
+            raise ConfigError('sim parameters noise, cycle_gap_s, task_lead_s must be >= 0')
+
+
+def settings_from(cls: type[S], values: Mapping[str, Any], source: str) -> S:
+    """Build settings of type ``cls`` from a mapping, converting numbers as declared.
+
+    Raises:
+        ConfigError: Unknown key or a value of the wrong type, naming ``source``.
+
+    """
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f'{source}: unknown parameter {key!r}')
+        default = known[key].default
+        expected = type(default) if default is not MISSING else str
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is not bool
+                                               and isinstance(value, bool)):
+            raise ConfigError(f'{source}: parameter {key!r} expects {expected.__name__}, '
+                              f'got {value!r}')
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:
+        raise ConfigError(f'{source}: {err}') from None

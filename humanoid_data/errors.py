@@ -1,0 +1,31 @@
+"""The one exception hierarchy of humanoid_data.
+
+Every error the project raises on purpose is a ``HumanoidDataError``; the CLI catches
+exactly these, prints ``error: ...`` and exits non-zero. Anything else is a bug.
+"""
+
+from __future__ import annotations
+
+
+class HumanoidDataError(Exception):
+    """Base class of every error humanoid_data raises on purpose."""
+
+
+class ConfigError(HumanoidDataError):
+    """A configuration file or parameter is missing, malformed or inconsistent."""
+
+
+class BagError(HumanoidDataError):
+    """A bag cannot be written, opened or read."""
+
+
+class EpisodeStateError(HumanoidDataError):
+    """An episode command is not valid in the recorder's current state."""
+
+
+class EventError(HumanoidDataError):
+    """An event on the events topic is malformed or of an unknown kind."""
+
+
+class DecodeError(HumanoidDataError):
+    """A serialized message cannot be decoded into arrays."""

@@ -1,0 +1,1 @@
+"""Thin rclpy nodes: they turn messages into plain values and call ROS-free code."""

@@ -1,0 +1,138 @@
+"""recorder: writes every configured stream and the events topic into episode bags.
+
+    DDS --raw CDR--> subscription callback (executor thread)
+                        | peek header.stamp, count        never deserializes, never waits
+                        v
+                     RecorderEngine queue (bounded, MiB) --full--> counted drop, warning
+                        v
+                     writer thread --> <session>/<episode>/ MCAP bag + episode.yaml
+    services ~/start_episode ~/stop_episode ~/discard_episode, episode events
+    status at 1 Hz on /diagnostics
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from humanoid_data.bag.typestore import check_msgtype
+from humanoid_data.core.config import load_suite
+from humanoid_data.core.events import EventBase
+from humanoid_data.core.settings import RecorderSettings
+from humanoid_data.core.topics import topics_for
+from humanoid_data.errors import EpisodeStateError
+from humanoid_data.nodes.runtime import (
+    declare_settings, events_qos, message_class, run_node, sensor_qos)
+from humanoid_data.recording.engine import RecorderEngine
+from humanoid_data.recording.session import Session, default_session_name
+from humanoid_data.resources import default_suite
+
+
+class Recorder(Node):
+    """Episode recorder node."""
+
+    def __init__(self) -> None:
+        """Load the suite, open the session and subscribe to every topic."""
+        super().__init__('recorder')
+        self.settings = declare_settings(self, RecorderSettings)
+        suite = load_suite(self.settings.config or default_suite())
+        for stream in suite.streams:
+            check_msgtype(stream.msgtype, f'{suite.source}: stream {stream.name}')
+        session = Session(Path(self.settings.output_dir),
+                          self.settings.session or default_session_name(), suite,
+                          self.settings.operator)
+        self.engine = RecorderEngine(topics_for(suite, self.settings.events_topic), session,
+                                     self.settings, self.get_logger(),
+                                     config_digest=suite.digest, config_file=suite.source)
+        self._started_ns = time.time_ns()
+        for index, spec in enumerate(self.engine.topics):
+            qos = (events_qos(spec.depth) if spec.stream == 'events'
+                   else sensor_qos(spec.reliability, spec.depth))
+            self.create_subscription(message_class(spec.msgtype), spec.topic,
+                                     partial(self._on_message, index), qos, raw=True)
+        self.create_service(Trigger, '~/start_episode', self._start)
+        self.create_service(Trigger, '~/stop_episode', self._stop)
+        self.create_service(Trigger, '~/discard_episode', self._discard)
+        self.diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_timer(self.settings.status_period_s, self._publish_status)
+        self.get_logger().info(f'recording {len(suite.streams)} streams into {session.path}')
+
+    def _on_message(self, index: int, data: bytes) -> None:
+        event = self.engine.offer(index, data)
+        if event is not None:
+            self._apply(event)
+
+    def _apply(self, event: EventBase) -> None:
+        if event.stamp_ns < self._started_ns:
+            return  # replayed to us by transient-local durability: history, not a command
+        try:
+            done = self.engine.apply_event(event)
+        except EpisodeStateError as err:
+            self.get_logger().warning(f'{event.kind} event refused: {err}')
+            return
+        if done:
+            self.get_logger().info(f'{done} ({event.kind} event from {event.source.value})')
+
+    def _answer(self, response: Trigger.Response, action: str, call: object) -> object:
+        try:
+            episode_id = call()  # type: ignore[operator]
+        except EpisodeStateError as err:
+            response.success, response.message = False, str(err)
+            self.get_logger().warning(f'{action} refused: {err}')
+        else:
+            response.success, response.message = True, f'{action} {episode_id}'
+            self.get_logger().info(response.message)
+        return response
+
+    def _start(self, _: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        return self._answer(response, 'started', self.engine.start_episode)
+
+    def _stop(self, _: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        return self._answer(response, 'stopped', self.engine.stop_episode)
+
+    def _discard(self, _: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        return self._answer(response, 'discarded', self.engine.discard_episode)
+
+    def _publish_status(self) -> None:
+        snap = self.engine.snapshot()
+        drops = sum(snap.dropped)
+        level = DiagnosticStatus.ERROR if snap.error else (
+            DiagnosticStatus.WARN if drops else DiagnosticStatus.OK)
+        message = snap.error or (f'{drops} messages dropped' if drops else snap.state)
+        values = [
+            KeyValue(key='state', value=snap.state),
+            KeyValue(key='episode', value=snap.episode_id),
+            KeyValue(key='elapsed_s', value=f'{snap.elapsed_s:.1f}'),
+            KeyValue(key='episodes_done', value=str(snap.episodes_done)),
+            KeyValue(key='queue_mib', value=f'{snap.queued_bytes / 2**20:.1f}'),
+            KeyValue(key='peak_queue_mib', value=f'{snap.peak_queued_bytes / 2**20:.1f}'),
+            KeyValue(key='dropped_total', value=str(drops)),
+            KeyValue(key='malformed_events', value=str(snap.malformed_events)),
+        ]
+        for spec, received, dropped in zip(self.engine.topics, snap.received, snap.dropped):
+            values.append(KeyValue(key=f'{spec.topic} received', value=str(received)))
+            values.append(KeyValue(key=f'{spec.topic} dropped', value=str(dropped)))
+        status = DiagnosticStatus(level=level, name='humanoid_data: recorder',
+                                  message=message, hardware_id=self.get_name(), values=values)
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics.publish(array)
+
+    def close(self) -> None:
+        """Finish open episodes and stop the writer thread."""
+        self.engine.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the recorder until interrupted."""
+    return run_node(Recorder, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,107 @@
+"""sim_robot: publishes every stream of the sensor suite from the simulated humanoid.
+
+Messages are produced on a dedicated thread that wakes at each stream's sample time and
+publishes pre-serialized CDR bytes; the executor thread only serves the events
+subscription (an operator's episode_start makes the robot perform one pick and place).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from rclpy.node import Node
+from std_msgs.msg import String
+
+from humanoid_data.core.config import load_suite
+from humanoid_data.core.events import EpisodeStart, Source, decode_event, encode_event
+from humanoid_data.core.settings import SimSettings
+from humanoid_data.errors import EventError
+from humanoid_data.nodes.runtime import (
+    declare_settings, events_qos, message_class, run_node, sensor_qos)
+from humanoid_data.resources import default_suite
+from humanoid_data.sim.faults import parse_faults
+from humanoid_data.sim.humanoid import SimulatedHumanoid
+from humanoid_data.sim.scenario import CYCLE_S
+from humanoid_data.sim.truth import TruthLog
+
+
+class SimRobot(Node):
+    """The simulated humanoid."""
+
+    def __init__(self) -> None:
+        """Load the suite, create one publisher per stream and start the producer."""
+        super().__init__('sim_robot')
+        self.settings = declare_settings(self, SimSettings)
+        suite = load_suite(self.settings.config or default_suite())
+        if self.settings.rate_scale != 1.0:
+            suite = suite.scaled(self.settings.rate_scale)
+        faults = parse_faults(self.settings.faults, {s.name for s in suite.streams})
+        self.sim = SimulatedHumanoid(suite, start_ns=time.time_ns(), seed=self.settings.seed,
+                                     noise=self.settings.noise, faults=faults)
+        self.publishers_by_topic = {
+            s.topic: self.create_publisher(message_class(s.msgtype), s.topic,
+                                           sensor_qos(s.qos.reliability, s.qos.depth))
+            for s in suite.streams}
+        self.events = self.create_publisher(String, self.settings.events_topic, events_qos())
+        self.create_subscription(String, self.settings.events_topic, self._on_event,
+                                 events_qos())
+        self.truth = TruthLog(Path(self.settings.truth_dir)) if self.settings.truth_dir else None
+        self._lock = threading.Lock()
+        self._running = True
+        self._thread = threading.Thread(target=self._produce, name='sim_producer', daemon=True)
+        self._thread.start()
+        mode = 'looping cycles' if self.settings.autoplay else 'one cycle per episode start'
+        self.get_logger().info(f'simulating {len(suite.streams)} streams of {suite.robot}, '
+                               f'{mode}')
+
+    def _on_event(self, msg: String) -> None:
+        try:
+            event = decode_event(msg.data)
+        except EventError:
+            return  # the recorder counts malformed events; the robot ignores them
+        if isinstance(event, EpisodeStart) and event.source != Source.SIM_TRUTH:
+            lead_ns = int(self.settings.task_lead_s * 1e9)
+            with self._lock:
+                self.sim.play_cycle(max(event.stamp_ns, time.time_ns()) + lead_ns)
+
+    def _produce(self) -> None:
+        gap_ns = int((CYCLE_S + self.settings.cycle_gap_s) * 1e9)
+        next_cycle = self.sim.start_ns + int(self.settings.cycle_gap_s * 1e9)
+        while self._running:
+            now = time.time_ns()
+            with self._lock:
+                if self.settings.autoplay and now >= next_cycle - gap_ns // 2:
+                    self.sim.play_cycle(next_cycle)
+                    next_cycle += gap_ns
+                out = self.sim.step(now)
+                truth = self.sim.truth_due(now)
+                wake = self.sim.next_wake_ns()
+            for item in out:
+                self.publishers_by_topic[item.topic].publish(item.data)
+            for event in truth:
+                self.events.publish(String(data=encode_event(event)))
+                if self.truth is not None:
+                    self.truth.write(event)
+            delay = (wake - time.time_ns()) / 1e9
+            if delay > 0:
+                time.sleep(min(delay, 0.05))
+
+    def close(self) -> None:
+        """Stop producing and write the publish ledger."""
+        self._running = False
+        self._thread.join()
+        if self.truth is not None:
+            path = self.truth.save_ledger(self.sim.ledger)
+            self.truth.close()
+            self.get_logger().info(f'wrote ground truth and publish ledger to {path.parent}')
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the simulated humanoid until interrupted."""
+    return run_node(SimRobot, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

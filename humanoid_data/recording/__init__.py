@@ -1,0 +1,1 @@
+"""ROS-free recording engine: bounded queue, pre-roll, episode state, session layout."""

@@ -1,0 +1,208 @@
+"""One open episode on the writer thread: its window, its bag and its per-topic figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
+
+from humanoid_data import __version__
+from humanoid_data.bag.episode_bag import EpisodeBag
+from humanoid_data.core.topics import TopicSpec
+from humanoid_data.errors import BagError
+from humanoid_data.recording.session import write_yaml
+
+
+class Received(NamedTuple):
+    """A message as the executor thread received it."""
+
+    index: int          # topic index in the recorder's topic list
+    receive_ns: int     # recorder clock at the callback
+    stamp_ns: int       # header stamp (events: their stamp_ns; no header: receive time)
+    data: bytes
+
+
+@dataclass(frozen=True)
+class EpisodeInfo:
+    """What the operator said when starting an episode."""
+
+    episode_id: str
+    start_ns: int
+    preroll_ns: int
+    task: str = ''
+    instruction: str = ''
+    operator: str = ''
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EpisodeEndInfo:
+    """What the operator said when ending an episode."""
+
+    stop_ns: int
+    outcome: str = ''
+    failure_mode: str = ''
+    note: str = ''
+
+
+@dataclass
+class TopicFigures:
+    """Counts and stamp statistics of one topic within one episode."""
+
+    written: int = 0
+    dropped: int = 0
+    nbytes: int = 0
+    first_ns: int | None = None
+    last_ns: int | None = None
+    max_gap_ns: int = 0
+    latency_sum_ns: int = 0
+    latency_max_ns: int = 0
+    regressions: int = 0
+
+    def add(self, stamp_ns: int, receive_ns: int, nbytes: int) -> None:
+        """Account for one written message."""
+        self.written += 1
+        self.nbytes += nbytes
+        if self.last_ns is not None:
+            gap = stamp_ns - self.last_ns
+            if gap < 0:
+                self.regressions += 1
+            self.max_gap_ns = max(self.max_gap_ns, gap)
+        if self.first_ns is None:
+            self.first_ns = stamp_ns
+        self.last_ns = stamp_ns if self.last_ns is None else max(self.last_ns, stamp_ns)
+        latency = receive_ns - stamp_ns
+        self.latency_sum_ns += latency
+        self.latency_max_ns = max(self.latency_max_ns, latency)
+
+
+@dataclass
+class OpenEpisode:
+    """An episode whose bag is open on the writer thread."""
+
+    info: EpisodeInfo
+    bag: EpisodeBag | None
+    topics: Sequence[TopicSpec]
+    figures: list[TopicFigures] = field(default_factory=list)
+    end: EpisodeEndInfo | None = None
+    close_after_ns: int | None = None     # recorder clock; set on stop
+    discard_reason: str | None = None
+    error: str = ''
+
+    def __post_init__(self) -> None:
+        """One figures record per topic."""
+        self.figures = [TopicFigures() for _ in self.topics]
+
+    @property
+    def begin_ns(self) -> int:
+        """First stamp that belongs to the episode (pre-roll included)."""
+        return self.info.start_ns - self.info.preroll_ns
+
+    def contains(self, stamp_ns: int) -> bool:
+        """Whether a message stamped ``stamp_ns`` belongs to this episode."""
+        if stamp_ns < self.begin_ns:
+            return False
+        return self.end is None or stamp_ns <= self.end.stop_ns
+
+    def write(self, item: Received) -> None:
+        """Write one message, or count it dropped once the bag has failed."""
+        if self.bag is None:
+            self.figures[item.index].dropped += 1
+            return
+        try:
+            self.bag.write(item.index, item.receive_ns, item.data)
+        except BagError as err:
+            self.error = str(err)
+            self.figures[item.index].dropped += 1
+            self._abandon_bag()
+            return
+        self.figures[item.index].add(item.stamp_ns, item.receive_ns, len(item.data))
+
+    def _abandon_bag(self) -> None:
+        bag, self.bag = self.bag, None
+        if bag is not None:
+            try:
+                bag.close()
+            except BagError:
+                pass  # the messages already in finished chunks stay readable
+
+    def finish(self, silence_ns: int, extra: dict[str, Any]) -> dict[str, Any]:
+        """Close the bag and return the episode.yaml content."""
+        size = 0
+        if self.bag is not None:
+            try:
+                self.bag.close()
+                size = self.bag.size_bytes()
+            except BagError as err:
+                self.error = str(err)
+            self.bag = None
+        stop_ns = self.end.stop_ns if self.end else None
+        topics = {}
+        silent = []
+        for spec, fig in zip(self.topics, self.figures):
+            entry = self._topic_entry(spec, fig, stop_ns, silence_ns)
+            if entry.pop('silent'):
+                silent.append(spec.stream)
+            topics[spec.topic] = entry
+        dropped = sum(f.dropped for f in self.figures)
+        flags = []
+        if dropped:
+            flags.append('drops')
+        if any(s.stream in silent and s.required for s in self.topics):
+            flags.append('required_stream_silent')
+        if self.error:
+            flags.append('write_error')
+        end = self.end or EpisodeEndInfo(stop_ns=0)
+        return {
+            'episode_id': self.info.episode_id,
+            'task': self.info.task,
+            'instruction': self.info.instruction,
+            'operator': self.info.operator,
+            'tags': list(self.info.tags),
+            'outcome': end.outcome or None,
+            'failure_mode': end.failure_mode or None,
+            'note': end.note,
+            'start_ns': self.info.start_ns,
+            'stop_ns': stop_ns,
+            'preroll_ns': self.info.preroll_ns,
+            'duration_s': round((stop_ns - self.info.start_ns) / 1e9, 3) if stop_ns else None,
+            'recorder_version': __version__,
+            **extra,
+            'bag': {'storage': 'mcap', 'bytes': size},
+            'messages': sum(f.written for f in self.figures),
+            'dropped': dropped,
+            'silent_streams': silent,
+            'flags': flags,
+            'error': self.error or None,
+            'discarded': self.discard_reason,
+            'topics': topics,
+        }
+
+    def _topic_entry(self, spec: TopicSpec, fig: TopicFigures, stop_ns: int | None,
+                     silence_ns: int) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            'stream': spec.stream, 'type': spec.msgtype, 'written': fig.written,
+            'dropped': fig.dropped, 'bytes': fig.nbytes,
+            'first_stamp_ns': fig.first_ns, 'last_stamp_ns': fig.last_ns,
+        }
+        if spec.rate_hz <= 0:
+            entry['silent'] = False
+            return entry
+        window_ns = (stop_ns or self.begin_ns) - self.begin_ns
+        entry['expected'] = round(window_ns / 1e9 * spec.rate_hz)
+        if fig.written:
+            lead = fig.first_ns - self.begin_ns
+            tail = (stop_ns - fig.last_ns) if stop_ns else 0
+            worst_gap = max(fig.max_gap_ns, lead, tail)
+            entry['max_gap_s'] = round(worst_gap / 1e9, 4)
+            entry['latency_mean_ms'] = round(fig.latency_sum_ns / fig.written / 1e6, 3)
+            entry['latency_max_ms'] = round(fig.latency_max_ns / 1e6, 3)
+            entry['stamp_regressions'] = fig.regressions
+            entry['silent'] = worst_gap > silence_ns
+        else:
+            entry['silent'] = True
+        return entry
+
+    def write_metadata(self, path: Path, data: dict[str, Any]) -> None:
+        """Write episode.yaml into the bag folder."""
+        write_yaml(path / 'episode.yaml', data)

@@ -1,0 +1,111 @@
+"""The session folder: session.yaml, one folder per episode, discarded episodes aside."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from humanoid_data import __version__
+from humanoid_data.core.config import SuiteConfig
+from humanoid_data.errors import BagError
+
+DISCARDED = 'discarded'
+_EPISODE = re.compile(r'^episode_(\d{4,})$')
+
+
+def default_session_name(now: dt.datetime | None = None) -> str:
+    """Return ``session_YYYYmmdd_HHMMSS`` in UTC."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.strftime('session_%Y%m%d_%H%M%S')
+
+
+def write_yaml(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as YAML via a temporary file, so a crash never leaves half a file."""
+    tmp = path.with_name(f'.{path.name}.tmp')
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    os.replace(tmp, path)
+
+
+class Session:
+    """A folder of episodes recorded with one robot configuration."""
+
+    def __init__(self, root: Path, name: str, suite: SuiteConfig, operator: str = '') -> None:
+        """Create (or reopen) ``root/name`` and write session.yaml.
+
+        Raises:
+            BagError: The folder cannot be created or written.
+
+        """
+        self.path = Path(root) / name
+        self.name = name
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / '.write_probe'
+            probe.write_bytes(b'')
+            probe.unlink()
+        except OSError as err:
+            raise BagError(f'{self.path}: output folder is not writable: '
+                           f'{err.strerror or err}') from err
+        existing = [int(m.group(1)) for p in self._episode_dirs()
+                    if (m := _EPISODE.match(p.name))]
+        self._next_index = max(existing, default=0) + 1
+        write_yaml(self.path / 'session.yaml', {
+            'session': name,
+            'robot': suite.robot,
+            'config_file': suite.source,
+            'config_digest': suite.digest,
+            'operator': operator,
+            'software': f'humanoid_data {__version__}',
+            'host': socket.gethostname(),
+            'created': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'),
+            'streams': [s.name for s in suite.streams],
+        })
+
+    def _episode_dirs(self) -> list[Path]:
+        dirs = [p for p in self.path.iterdir() if p.is_dir()]
+        discarded = self.path / DISCARDED
+        if discarded.is_dir():
+            dirs += [p for p in discarded.iterdir() if p.is_dir()]
+        return dirs
+
+    def next_episode_id(self) -> str:
+        """Reserve and return the next episode id (``episode_0001``, ...)."""
+        episode_id = f'episode_{self._next_index:04d}'
+        self._next_index += 1
+        return episode_id
+
+    def episode_path(self, episode_id: str) -> Path:
+        """Folder of an episode's bag."""
+        return self.path / episode_id
+
+    def move_to_discarded(self, episode_id: str) -> Path:
+        """Move an episode folder under ``discarded/`` and return its new path.
+
+        Raises:
+            BagError: The folder cannot be moved.
+
+        """
+        target_dir = self.path / DISCARDED
+        try:
+            target_dir.mkdir(exist_ok=True)
+            target = target_dir / episode_id
+            os.replace(self.episode_path(episode_id), target)
+        except OSError as err:
+            raise BagError(f'{self.episode_path(episode_id)}: cannot move to '
+                           f'{target_dir}: {err}') from err
+        return target
+
+
+def mark_discarded(episode_yaml: Path, reason: str) -> None:
+    """Record in an existing episode.yaml that the episode was discarded and why."""
+    if not episode_yaml.is_file():
+        return
+    data = yaml.safe_load(episode_yaml.read_text()) or {}
+    data['discarded'] = reason
+    write_yaml(episode_yaml, data)

@@ -1,0 +1,1 @@
+"""The simulated humanoid, ROS-free: task script, sensors, scene rendering, faults."""

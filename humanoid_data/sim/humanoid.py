@@ -1,0 +1,236 @@
+"""The simulated humanoid as a message source, independent of ROS.
+
+``SimulatedHumanoid.step(now_ns)`` returns every serialized message whose publish time has
+come. All header stamps come from one clock: a stream's k-th stamp is ``start + k*period``,
+and streams that share a ``trigger`` in the suite share their stamps (one camera trigger
+for head RGB, depth and camera_info). Faults delay, shift, drop or silence streams.
+Every message handed out is entered in a ledger (topic -> header stamps) so a run can be
+compared message for message with what the recorder wrote.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, NamedTuple
+
+import numpy as np
+
+from humanoid_data.bag import encode
+from humanoid_data.core.config import Modality, StreamConfig, SuiteConfig
+from humanoid_data.core.events import Boundary, Contact, EventBase, Phase, Source, Transition
+from humanoid_data.errors import ConfigError
+from humanoid_data.sim import sensors
+from humanoid_data.sim.faults import HEALTHY, StreamFault
+from humanoid_data.sim.scenario import Scenario, SceneState
+from humanoid_data.sim.scene import HeadView, LidarScan, WristView
+
+
+class Outgoing(NamedTuple):
+    """A message ready to publish."""
+
+    publish_ns: int
+    seq: int
+    topic: str
+    stamp_ns: int
+    data: bytes
+
+
+@dataclass
+class _Group:
+    """Streams sampled at the same instants."""
+
+    streams: list[StreamConfig]
+    period_ns: float
+    index: int = 0
+
+    def stamp(self, start_ns: int) -> int:
+        return start_ns + round(self.index * self.period_ns)
+
+
+@dataclass
+class Ledger:
+    """Header stamps of every message handed out, per topic."""
+
+    stamps: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, topic: str, stamp_ns: int) -> None:
+        """Record one published message."""
+        self.stamps.setdefault(topic, []).append(stamp_ns)
+
+    def count_between(self, topic: str, begin_ns: int, end_ns: int) -> int:
+        """Messages of ``topic`` stamped in ``[begin_ns, end_ns)``."""
+        stamps = np.asarray(self.stamps.get(topic, []), dtype=np.int64)
+        return int(np.count_nonzero((stamps >= begin_ns) & (stamps < end_ns)))
+
+
+def _side(name: str) -> str:
+    return 'left' if '_left' in name else 'right'
+
+
+def _finger(name: str) -> str:
+    return name.rsplit('_', 1)[-1]
+
+
+class SimulatedHumanoid:
+    """Serialized sensor messages of a simulated humanoid doing pick and place."""
+
+    def __init__(self, suite: SuiteConfig, *, start_ns: int, seed: int = 0,
+                 noise: float = 1.0, faults: Mapping[str, StreamFault] | None = None) -> None:
+        """Prepare renderers and schedules for every stream of ``suite``."""
+        self.suite = suite
+        self.start_ns = start_ns
+        self.noise = noise
+        self.faults = dict(faults or {})
+        self.scenario = Scenario()
+        self.ledger = Ledger()
+        self._rng = np.random.default_rng(seed)
+        self._pending: list[Outgoing] = []
+        self._seq = 0
+        self._truth: list[EventBase] = []
+        self._groups = self._make_groups(suite)
+        self._builders = {s.name: self._builder(s) for s in suite.streams}
+        self._frames: dict[tuple[str, int], object] = {}
+
+    @staticmethod
+    def _make_groups(suite: SuiteConfig) -> list[_Group]:
+        groups: dict[str, _Group] = {}
+        for stream in suite.streams:
+            key = stream.trigger or f'stream:{stream.name}'
+            group = groups.get(key)
+            if group is None:
+                groups[key] = _Group([stream], 1e9 / stream.rate_hz)
+            elif abs(group.period_ns - 1e9 / stream.rate_hz) > 1.0:
+                raise ConfigError(f'{suite.source}: streams of trigger {key!r} must share '
+                                  f'one rate; {stream.name} differs')
+            else:
+                group.streams.append(stream)
+        return list(groups.values())
+
+    # -- scheduling --------------------------------------------------------------------
+
+    def play_cycle(self, start_ns: int) -> None:
+        """Schedule one pick-and-place cycle and queue its ground-truth events."""
+        before = len(self.scenario.cycle_starts)
+        self.scenario.schedule(start_ns)
+        if len(self.scenario.cycle_starts) == before:
+            return
+        phases, contacts = self.scenario.truth()
+        cycle_phases = [p for p in phases if p.begin_ns >= start_ns]
+        cycle_contacts = [c for c in contacts if c.begin_ns >= start_ns]
+        for p in cycle_phases:
+            self._truth.append(Phase(p.begin_ns, Source.SIM_TRUTH, name=p.label,
+                                     boundary=Boundary.BEGIN))
+            self._truth.append(Phase(p.end_ns, Source.SIM_TRUTH, name=p.label,
+                                     boundary=Boundary.END))
+        for c in cycle_contacts:
+            self._truth.append(Contact(c.begin_ns, Source.SIM_TRUTH, channel=c.label,
+                                       transition=Transition.ONSET))
+            self._truth.append(Contact(c.end_ns, Source.SIM_TRUTH, channel=c.label,
+                                       transition=Transition.OFFSET))
+        self._truth.sort(key=lambda e: e.stamp_ns)
+
+    def truth_due(self, now_ns: int) -> list[EventBase]:
+        """Pop the ground-truth events whose stamp has passed."""
+        due = [e for e in self._truth if e.stamp_ns <= now_ns]
+        self._truth = self._truth[len(due):]
+        return due
+
+    def next_wake_ns(self) -> int:
+        """When ``step`` next has something to do."""
+        wake = min(g.stamp(self.start_ns) for g in self._groups)
+        if self._pending:
+            wake = min(wake, self._pending[0].publish_ns)
+        return wake
+
+    def step(self, now_ns: int) -> list[Outgoing]:
+        """Sample every group due by ``now_ns`` and return the messages due for publishing."""
+        for group in self._groups:
+            while (stamp := group.stamp(self.start_ns)) <= now_ns:
+                self._sample(group, stamp)
+                group.index += 1
+        out = []
+        while self._pending and self._pending[0].publish_ns <= now_ns:
+            item = heapq.heappop(self._pending)
+            self.ledger.add(item.topic, item.stamp_ns)
+            out.append(item)
+        self._frames.clear()
+        return out
+
+    def _sample(self, group: _Group, stamp_ns: int) -> None:
+        since_start = (stamp_ns - self.start_ns) / 1e9
+        for stream in group.streams:
+            fault = self.faults.get(stream.name, HEALTHY)
+            if fault.silent(since_start):
+                continue
+            if fault.drop_rate and self._rng.random() < fault.drop_rate:
+                continue
+            header_ns = stamp_ns + fault.offset_ns
+            data = self._builders[stream.name](stamp_ns, header_ns)
+            self._seq += 1
+            heapq.heappush(self._pending, Outgoing(
+                stamp_ns + fault.publish_delay_ns(self._rng), self._seq, stream.topic,
+                header_ns, data))
+
+    # -- message builders --------------------------------------------------------------
+
+    def _state(self, t_ns: int) -> SceneState:
+        key = ('state', t_ns)
+        if key not in self._frames:
+            self._frames[key] = self.scenario.state(t_ns)
+        return self._frames[key]  # type: ignore[return-value]
+
+    def _builder(self, stream: StreamConfig) -> Callable[[int, int], bytes]:
+        frame = f'{stream.name}_link'
+        joints = self.suite.joints
+        rng = self._rng
+        m = stream.modality
+        if m in (Modality.RGB, Modality.DEPTH) and stream.name.startswith('head'):
+            view = HeadView(stream.width, stream.height)
+            index = 0 if m == Modality.RGB else 1
+
+            def head(t: int, h: int) -> bytes:
+                key = ('head', t)
+                if key not in self._frames:
+                    self._frames[key] = view.render(self._state(t))
+                pixels = self._frames[key][index]  # type: ignore[index]
+                if m == Modality.DEPTH and stream.encoding == '32FC1':
+                    pixels = pixels.astype(np.float32) / 1000.0
+                return encode.image(h, frame, pixels, stream.encoding)
+            return head
+        if m == Modality.RGB:
+            wrist = WristView(stream.width, stream.height)
+            side = _side(stream.name)
+            return lambda t, h: encode.image(h, frame, wrist.render(self._state(t), side),
+                                             stream.encoding)
+        if m == Modality.DEPTH:
+            head_view = HeadView(stream.width, stream.height)
+            return lambda t, h: encode.image(h, frame, head_view.render(self._state(t))[1],
+                                             stream.encoding)
+        if m == Modality.CAMERA_INFO:
+            f = (stream.width / 2) / np.tan(np.radians(70.0) / 2)
+            return lambda t, h: encode.camera_info(h, frame, stream.width, stream.height, f, f)
+        if m == Modality.LIDAR:
+            lidar = LidarScan(stream.points)
+            return lambda t, h: encode.point_cloud(h, frame,
+                                                   lidar.scan(self._state(t), self.noise))
+        if m == Modality.JOINT_STATE:
+            return lambda t, h: encode.joint_state(
+                h, joints, *sensors.joint_state(joints, self.scenario, t, rng, self.noise))
+        if m == Modality.COMMAND:
+            return lambda t, h: encode.joint_state(
+                h, joints, sensors.joint_command(joints, self.scenario, t))
+        if m == Modality.WRENCH:
+            side = _side(stream.name)
+            return lambda t, h: encode.wrench(
+                h, frame, *sensors.wrench(side, self._state(t), rng, self.noise))
+        if m == Modality.TACTILE:
+            side, finger = _side(stream.name), _finger(stream.name)
+            return lambda t, h: encode.image(
+                h, frame, sensors.tactile(side, finger, self._state(t), rng, self.noise,
+                                          stream.height, stream.width), '32FC1')
+        if m == Modality.IMU:
+            return lambda t, h: encode.imu(
+                h, frame, *sensors.imu(self._state(t), t, rng, self.noise))
+        raise ConfigError(f'{self.suite.source}: the simulator cannot produce {m.value} '
+                          f'on {stream.msgtype} ({stream.name})')

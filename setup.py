@@ -1,0 +1,53 @@
+"""humanoid_data: an ament_python package that is also pip-installable."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'humanoid_data'
+
+ROS = [
+    'ros-rclpy', 'ros-sensor-msgs', 'ros-std-msgs', 'ros-geometry-msgs', 'ros-std-srvs',
+    'ros-diagnostic-msgs', 'ros-rmw-fastrtps-cpp',
+]
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*', 'bench']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
+        (f'share/{PACKAGE}', ['package.xml']),
+        (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
+        (f'share/{PACKAGE}/config', glob('config/*.yaml') + glob('config/*.xml')),
+    ],
+    python_requires='>=3.10',
+    install_requires=[
+        'setuptools',
+        'numpy>=1.24',
+        'pyyaml>=6',
+        'rosbags>=0.10',
+        'mcap>=1.1',
+        'opencv-python>=4.8',
+        'psutil>=5.9',
+        'rich>=13',
+    ],
+    extras_require={
+        'ros': ROS,
+        'test': ['pytest>=7', 'hypothesis>=6', 'flake8>=6', 'pydocstyle>=6',
+                 'ros-ament-flake8', 'ros-ament-pep257'],
+    },
+    zip_safe=True,
+    maintainer='humanoid_data maintainers',
+    maintainer_email='maintainers@humanoid-data.invalid',
+    description='Record teleoperated humanoid demonstrations and convert them to datasets.',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'humanoid-data = humanoid_data.cli.main:main',
+            'sim_robot = humanoid_data.nodes.sim_robot:main',
+            'recorder = humanoid_data.nodes.recorder:main',
+        ],
+    },
+)
