@@ -7,6 +7,7 @@ rosbags' generated CDR code; this module only fills the message fields.
 
 from __future__ import annotations
 
+import struct
 from typing import Sequence
 
 import numpy as np
@@ -112,3 +113,66 @@ def point_cloud(stamp_ns: int, frame_id: str, xyzi: np.ndarray) -> bytes:
 def string(text: str) -> bytes:
     """Serialize a ``std_msgs/String``."""
     return _serialize(_T['std_msgs/msg/String'](text), 'std_msgs/msg/String')
+
+
+class FixedLayout:
+    """Fast re-serialization of a message whose size never changes.
+
+    rosbags serializes one template message whose variable fields hold unique sentinel
+    values; the byte offsets of the stamp and of each field are found once. Filling a
+    copy of the template is then a few memory copies, about ten times cheaper than
+    building and serializing a message, which is what lets the simulator publish
+    5,000 messages per second from Python.
+    """
+
+    def __init__(self, template: bytes, sentinels: Sequence[np.ndarray]) -> None:
+        """Locate each sentinel array (float64 or float32) in the template bytes."""
+        self._template = template
+        self._fields = []
+        for sentinel in sentinels:
+            offset = template.find(sentinel.tobytes())
+            if offset < 0:
+                raise ValueError('sentinel not found in template')
+            self._fields.append((offset, sentinel.dtype, sentinel.size))
+
+    def fill(self, stamp_ns: int, *values: np.ndarray) -> bytes:
+        """Return the template with a new header stamp and field values."""
+        out = bytearray(self._template)
+        struct.pack_into('<iI', out, 4, stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000)
+        for (offset, dtype, size), value in zip(self._fields, values):
+            raw = np.asarray(value, dtype=dtype).tobytes()
+            if len(raw) != size * dtype.itemsize:
+                raise ValueError('value does not match the template field size')
+            out[offset:offset + len(raw)] = raw
+        return bytes(out)
+
+
+def _sentinel(n: int, base: float, dtype: type = np.float64) -> np.ndarray:
+    return (base + np.arange(n) * 0.0625 + 1e-3).astype(dtype) * 1.0e3
+
+
+def wrench_layout(frame_id: str) -> FixedLayout:
+    """Layout of a ``WrenchStamped``: fill(stamp, force, torque)."""
+    force, torque = _sentinel(3, 101.0), _sentinel(3, 211.0)
+    return FixedLayout(wrench(0, frame_id, force, torque), [force, torque])
+
+
+def imu_layout(frame_id: str) -> FixedLayout:
+    """Layout of an ``Imu``: fill(stamp, orientation_xyzw, angular_velocity, accel)."""
+    q, w, a = _sentinel(4, 307.0), _sentinel(3, 401.0), _sentinel(3, 503.0)
+    return FixedLayout(imu(0, frame_id, q, w, a), [q, w, a])
+
+
+def float_image_layout(frame_id: str, height: int, width: int) -> FixedLayout:
+    """Layout of a 32FC1 ``Image`` (taxel grids): fill(stamp, pixels)."""
+    pixels = _sentinel(height * width, 601.0, np.float32).reshape(height, width)
+    return FixedLayout(image(0, frame_id, pixels, '32FC1'), [pixels.reshape(-1)])
+
+
+def joint_state_layout(names: Sequence[str], with_state: bool = True) -> FixedLayout:
+    """Layout of a ``JointState`` for fixed names: fill(stamp, position[, vel, effort])."""
+    n = len(names)
+    p, v, e = _sentinel(n, 701.0), _sentinel(n, 1301.0), _sentinel(n, 1901.0)
+    if with_state:
+        return FixedLayout(joint_state(0, names, p, v, e), [p, v, e])
+    return FixedLayout(joint_state(0, names, p), [p])

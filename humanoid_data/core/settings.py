@@ -29,7 +29,8 @@ class RecorderSettings:
     events_topic: str = _param('/humanoid_data/events', 'topic of episode and label events')
     queue_mib: float = _param(512.0, 'budget of the queue between executor and writer (MiB)')
     preroll_s: float = _param(1.0, 'seconds before a start that go into the episode')
-    stop_grace_s: float = _param(0.5, 'how long to wait for late messages after a stop (s)')
+    stop_grace_s: float = _param(
+        10.0, 'longest wait after a stop for messages still in flight (s)')
     silence_s: float = _param(1.0, 'a stream without messages this long is reported silent')
     operator: str = _param('', 'default operator name written to episode.yaml')
     task: str = _param('', 'default task written to episode.yaml')

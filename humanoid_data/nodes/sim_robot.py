@@ -80,6 +80,11 @@ class SimRobot(Node):
                 wake = self.sim.next_wake_ns()
             for item in out:
                 self.publishers_by_topic[item.topic].publish(item.data)
+            behind_ms = (time.time_ns() - now) / 1e6
+            if behind_ms > 100:
+                self.get_logger().warning(
+                    f'simulation fell {behind_ms:.0f} ms behind real time '
+                    f'({len(out)} messages in one step)', throttle_duration_sec=5.0)
             for event in truth:
                 self.events.publish(String(data=encode_event(event)))
                 if self.truth is not None:

@@ -10,8 +10,9 @@
 The executor thread only peeks the header stamp and appends to the queue; every file
 operation happens on the writer thread, in the order the items were queued, so episode
 boundaries are exact. Episode membership is by header stamp: an episode holds the
-messages stamped in ``[start - preroll, stop]``; after a stop the episode stays open for
-``stop_grace_s`` to catch messages still in flight.
+messages stamped in ``[start - preroll, stop]``; after a stop the episode stays open until
+every stream has delivered a message stamped after the stop (nothing older can still be
+in flight), or for ``stop_grace_s`` at most.
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ class RecorderEngine:
         self._grace_ns = int(settings.stop_grace_s * 1e9)
         self._silence_ns = int(settings.silence_s * 1e9)
         self._ring: deque[Received] = deque()
+        self._newest_stamp = 0
         self._open: list[OpenEpisode] = []
         self._thread = threading.Thread(target=self._run, name='episode_writer', daemon=True)
         self._thread.start()
@@ -265,8 +267,8 @@ class RecorderEngine:
                 self._control(item, now)
             self._ring_prune(now)
             for episode in list(self._open):
-                if stopping or (episode.close_after_ns is not None
-                                and now >= episode.close_after_ns):
+                if stopping or episode.caught_up() or (
+                        episode.close_after_ns is not None and now >= episode.close_after_ns):
                     if not stopping or not len(self._queue):
                         self._finish(episode)
             if stopping and not self._open and not len(self._queue):
@@ -274,15 +276,21 @@ class RecorderEngine:
 
     def _route(self, item: Received) -> None:
         self._ring.append(item)
+        if self.topics[item.index].has_header:
+            self._newest_stamp = max(self._newest_stamp, item.stamp_ns)
         for episode in self._open:
             if episode.contains(item.stamp_ns):
                 episode.write(item)
                 self.written[item.index] += 1
+            else:
+                episode.note_progress(item)
 
     def _ring_prune(self, now: int) -> None:
-        horizon = now - self._preroll_ns - max(self._grace_ns, 500_000_000)
+        # Pre-roll is measured on header stamps; half a second of slack covers streams
+        # that arrive later than others.
+        horizon = self._newest_stamp - self._preroll_ns - 500_000_000
         ring = self._ring
-        while ring and ring[0].receive_ns < horizon:
+        while ring and ring[0].stamp_ns < horizon:
             ring.popleft()
 
     def _control(self, item: object, now: int) -> None:

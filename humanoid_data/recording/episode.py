@@ -88,6 +88,7 @@ class OpenEpisode:
     close_after_ns: int | None = None     # recorder clock; set on stop
     discard_reason: str | None = None
     error: str = ''
+    passed_stop: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         """One figures record per topic."""
@@ -103,6 +104,23 @@ class OpenEpisode:
         if stamp_ns < self.begin_ns:
             return False
         return self.end is None or stamp_ns <= self.end.stop_ns
+
+    def note_progress(self, item: Received) -> None:
+        """Remember that a topic has delivered a message stamped after the stop."""
+        if self.end is not None and item.stamp_ns > self.end.stop_ns:
+            self.passed_stop.add(item.index)
+
+    def caught_up(self) -> bool:
+        """Whether every stream that delivered in this episode has moved past the stop.
+
+        Transport can lag (a loaded machine, a slow link), so a stop closes the episode
+        only once nothing stamped before it can still be in flight, or at the grace limit.
+        """
+        if self.end is None:
+            return False
+        active = {i for i, (spec, fig) in enumerate(zip(self.topics, self.figures))
+                  if spec.rate_hz > 0 and fig.written}
+        return active <= self.passed_stop
 
     def write(self, item: Received) -> None:
         """Write one message, or count it dropped once the bag has failed."""

@@ -91,6 +91,8 @@ class SimulatedHumanoid:
         self._groups = self._make_groups(suite)
         self._builders = {s.name: self._builder(s) for s in suite.streams}
         self._frames: dict[tuple[str, int], object] = {}
+        self._states: dict[int, SceneState] = {}
+        self._kinematics = sensors.JointKinematics(suite.joints)
 
     @staticmethod
     def _make_groups(suite: SuiteConfig) -> list[_Group]:
@@ -111,6 +113,7 @@ class SimulatedHumanoid:
 
     def play_cycle(self, start_ns: int) -> None:
         """Schedule one pick-and-place cycle and queue its ground-truth events."""
+        self._states.clear()
         before = len(self.scenario.cycle_starts)
         self.scenario.schedule(start_ns)
         if len(self.scenario.cycle_starts) == before:
@@ -175,10 +178,14 @@ class SimulatedHumanoid:
     # -- message builders --------------------------------------------------------------
 
     def _state(self, t_ns: int) -> SceneState:
-        key = ('state', t_ns)
-        if key not in self._frames:
-            self._frames[key] = self.scenario.state(t_ns)
-        return self._frames[key]  # type: ignore[return-value]
+        # Streams sample at multiples of their periods; many share instants (all tactile
+        # pads, both wrists), so the scene is evaluated once per instant.
+        state = self._states.get(t_ns)
+        if state is None:
+            if len(self._states) > 256:
+                self._states.clear()
+            state = self._states[t_ns] = self.scenario.state(t_ns)
+        return state
 
     def _builder(self, stream: StreamConfig) -> Callable[[int, int], bytes]:
         frame = f'{stream.name}_link'
@@ -215,22 +222,27 @@ class SimulatedHumanoid:
             return lambda t, h: encode.point_cloud(h, frame,
                                                    lidar.scan(self._state(t), self.noise))
         if m == Modality.JOINT_STATE:
-            return lambda t, h: encode.joint_state(
-                h, joints, *sensors.joint_state(joints, self.scenario, t, rng, self.noise))
+            states = encode.joint_state_layout(joints)
+            return lambda t, h: states.fill(
+                h, *sensors.joint_state(self._kinematics, self._state, t, rng, self.noise))
         if m == Modality.COMMAND:
-            return lambda t, h: encode.joint_state(
-                h, joints, sensors.joint_command(joints, self.scenario, t))
+            commands = encode.joint_state_layout(joints, with_state=False)
+            return lambda t, h: commands.fill(
+                h, sensors.joint_command(self._kinematics, self._state, t))
         if m == Modality.WRENCH:
             side = _side(stream.name)
-            return lambda t, h: encode.wrench(
-                h, frame, *sensors.wrench(side, self._state(t), rng, self.noise))
+            wrenches = encode.wrench_layout(frame)
+            return lambda t, h: wrenches.fill(
+                h, *sensors.wrench(side, self._state(t), rng, self.noise))
         if m == Modality.TACTILE:
             side, finger = _side(stream.name), _finger(stream.name)
-            return lambda t, h: encode.image(
-                h, frame, sensors.tactile(side, finger, self._state(t), rng, self.noise,
-                                          stream.height, stream.width), '32FC1')
+            pads = encode.float_image_layout(frame, stream.height, stream.width)
+            return lambda t, h: pads.fill(
+                h, sensors.tactile(side, finger, self._state(t), rng, self.noise,
+                                   stream.height, stream.width).reshape(-1))
         if m == Modality.IMU:
-            return lambda t, h: encode.imu(
-                h, frame, *sensors.imu(self._state(t), t, rng, self.noise))
+            imus = encode.imu_layout(frame)
+            return lambda t, h: imus.fill(
+                h, *sensors.imu(self._state(t), t, rng, self.noise))
         raise ConfigError(f'{self.suite.source}: the simulator cannot produce {m.value} '
                           f'on {stream.msgtype} ({stream.name})')

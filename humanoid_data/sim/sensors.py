@@ -7,9 +7,11 @@ Gaussian noise from a seeded generator. Noise levels are module constants scaled
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
-from humanoid_data.sim.scenario import HOME, Scenario, SceneState
+from humanoid_data.sim.scenario import HOME, SceneState
 
 FT_NOISE_N = 0.05          # force noise std per axis at noise=1
 FT_BIAS_N = {'left': np.array([0.6, -0.3, 1.1]), 'right': np.array([-0.4, 0.5, 0.9])}
@@ -20,56 +22,67 @@ IMU_ACCEL_NOISE = 0.02
 IMU_GYRO_NOISE = 0.002
 COMMAND_LEAD_S = 0.03      # the robot tracks the operator's command this far behind
 
-_ARM = ('shoulder_pitch', 'shoulder_roll', 'shoulder_yaw', 'elbow', 'wrist_yaw',
-        'wrist_pitch', 'wrist_roll')
+class JointKinematics:
+    """Joint angles of the whole body from the scene, vectorized over joints.
 
+    The right arm follows the hand through a smooth made-up inverse kinematics, the
+    right fingers close with the grasp, every other joint sways slightly (balance and
+    breathing).
+    """
 
-def _right_arm_angles(hand: np.ndarray) -> dict[str, float]:
-    """Smooth made-up inverse kinematics: joint angles that move with the hand."""
-    d = hand - HOME
-    return {
-        'shoulder_pitch': -1.8 * d[0] - 1.2 * d[2],
-        'shoulder_roll': 1.5 * d[1],
-        'shoulder_yaw': 0.6 * d[1],
-        'elbow': 1.0 - 2.2 * d[0] + 0.8 * d[2],
-        'wrist_yaw': -0.5 * d[1],
-        'wrist_pitch': 0.9 * d[2],
-        'wrist_roll': 0.2 * d[0],
+    # d(angle)/d(hand offset from HOME) per right-arm joint: rows x, y, z
+    _ARM_GAIN = {
+        'shoulder_pitch': (-1.8, 0.0, -1.2), 'shoulder_roll': (0.0, 1.5, 0.0),
+        'shoulder_yaw': (0.0, 0.6, 0.0), 'elbow': (-2.2, 0.0, 0.8),
+        'wrist_yaw': (0.0, -0.5, 0.0), 'wrist_pitch': (0.0, 0.0, 0.9),
+        'wrist_roll': (0.2, 0.0, 0.0),
     }
+    _ARM_BIAS = {'elbow': 1.0}
+    _FINGERS = ('thumb_rot', 'thumb', 'index', 'middle', 'ring', 'pinky')
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        """Precompute which joint follows which rule."""
+        n = len(names)
+        self.names = names
+        self._gain = np.zeros((n, 3))
+        self._bias = np.zeros(n)
+        self._finger = np.zeros(n)
+        self._sway = np.ones(n)
+        for i, name in enumerate(names):
+            side, _, joint = name.partition('_')
+            if side == 'right' and joint in self._ARM_GAIN:
+                self._gain[i] = self._ARM_GAIN[joint]
+                self._bias[i] = self._ARM_BIAS.get(joint, 0.0)
+                self._sway[i] = 0.0
+            elif side == 'right' and joint in self._FINGERS:
+                self._finger[i] = 1.2
+                self._sway[i] = 0.0
+        self._phase = np.arange(n, dtype=float)
+
+    def positions(self, state: SceneState, t_ns: int) -> np.ndarray:
+        """Return joint angles (rad) at ``t_ns`` for scene ``state``."""
+        t = (t_ns % 3_600_000_000_000) / 1e9   # keep sin arguments small
+        sway = 0.01 * np.sin(2 * np.pi * 0.25 * t + self._phase)
+        return (self._gain @ (state.hand - HOME) + self._bias + self._finger * state.closure
+                + self._sway * sway)
 
 
-def joint_positions(names: tuple[str, ...], scenario: Scenario, t_ns: int) -> np.ndarray:
-    """Return joint angles (rad) for ``names`` at ``t_ns``."""
-    state = scenario.state(t_ns)
-    arm = _right_arm_angles(state.hand)
-    t = t_ns / 1e9
-    out = np.empty(len(names))
-    for i, name in enumerate(names):
-        side, _, joint = name.partition('_')
-        if side == 'right' and joint in arm:
-            out[i] = arm[joint]
-        elif side == 'right' and joint in ('thumb_rot', 'thumb', 'index', 'middle', 'ring',
-                                           'pinky'):
-            out[i] = 1.2 * state.closure
-        else:
-            # balance and breathing sway on every other joint
-            out[i] = 0.01 * np.sin(2 * np.pi * 0.25 * t + i)
-    return out
-
-
-def joint_state(names: tuple[str, ...], scenario: Scenario, t_ns: int,
+def joint_state(kinematics: JointKinematics, scene: Callable[[int], SceneState], t_ns: int,
                 rng: np.random.Generator, noise: float) -> tuple[np.ndarray, ...]:
     """Return position, velocity and effort of every joint at ``t_ns``."""
-    q = joint_positions(names, scenario, t_ns)
-    q_next = joint_positions(names, scenario, t_ns + 1_000_000)
+    q = kinematics.positions(scene(t_ns), t_ns)
+    q_next = kinematics.positions(scene(t_ns + 1_000_000), t_ns + 1_000_000)
     velocity = (q_next - q) / 1e-3
-    effort = 2.0 * q + rng.normal(0.0, 0.05 * noise, len(names))
-    return q + rng.normal(0.0, 1e-4 * noise, len(names)), velocity, effort
+    n = len(q)
+    effort = 2.0 * q + rng.normal(0.0, 0.05 * noise, n)
+    return q + rng.normal(0.0, 1e-4 * noise, n), velocity, effort
 
 
-def joint_command(names: tuple[str, ...], scenario: Scenario, t_ns: int) -> np.ndarray:
+def joint_command(kinematics: JointKinematics, scene: Callable[[int], SceneState],
+                  t_ns: int) -> np.ndarray:
     """Return the operator's commanded joint angles: where the robot will be shortly."""
-    return joint_positions(names, scenario, t_ns + int(COMMAND_LEAD_S * 1e9))
+    lead = t_ns + int(COMMAND_LEAD_S * 1e9)
+    return kinematics.positions(scene(lead), lead)
 
 
 def wrench(side: str, state: SceneState, rng: np.random.Generator,
@@ -107,7 +120,7 @@ def tactile(side: str, finger: str, state: SceneState, rng: np.random.Generator,
 def imu(state: SceneState, t_ns: int, rng: np.random.Generator,
         noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return orientation (x, y, z, w), angular velocity and linear acceleration of the torso."""
-    t = t_ns / 1e9
+    t = (t_ns % 3_600_000_000_000) / 1e9
     sway = 0.004 * np.sin(2 * np.pi * 0.25 * t) + 0.002 * state.hand_velocity[0]
     orientation = np.array([sway / 2, 0.0, 0.0, 1.0])
     orientation /= np.linalg.norm(orientation)

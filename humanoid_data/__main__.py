@@ -1,0 +1,3 @@
+from humanoid_data.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""``humanoid-data demo``: simulated humanoid + recorder + scripted operator, N episodes."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from humanoid_data.cli.operator import ScriptedOperator, spin_until
+from humanoid_data.cli.plan import session_plan
+from humanoid_data.cli.processes import start_all, stop_all
+from humanoid_data.cli.record import check_output_dir
+from humanoid_data.core.config import load_suite
+from humanoid_data.dds import dds_environment
+from humanoid_data.errors import HumanoidDataError
+from humanoid_data.recording.session import default_session_name
+from humanoid_data.resources import default_suite
+from humanoid_data.sim.compare import TopicComparison, compare, load_episodes
+from humanoid_data.sim.truth import load_ledger
+
+TASK = 'pick_place_box'
+INSTRUCTION = 'Pick up the red box and put it down to the left.'
+HOLD_S = 0.3   # the operator presses stop a moment after the robot is back at rest
+
+
+def demo(out: Path, episodes: int, config: Path, *, session: str = '',
+         console: Console | None = None) -> tuple[Path, list[TopicComparison]]:
+    """Record ``episodes`` scripted episodes and compare them with what was published.
+
+    Returns:
+        The session folder and one comparison row per stream.
+
+    Raises:
+        HumanoidDataError: Bad config, unwritable output, or a node that never came up.
+
+    """
+    console = console or Console()
+    suite = load_suite(config)
+    check_output_dir(out)
+    session = session or default_session_name()
+    session_dir = out / session
+    truth_dir = session_dir / 'sim_truth'
+    plan = session_plan(str(config), str(out), True, recorder={'session': session},
+                        simulator={'truth_dir': str(truth_dir)})
+    processes = start_all(plan, session_dir / 'logs')
+    dds_environment()
+    rclpy.init(signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+    operator = ScriptedOperator()
+    try:
+        _run_episodes(operator, processes, session_dir, suite, episodes, console)
+    finally:
+        operator.destroy_node()
+        rclpy.try_shutdown()
+        codes = stop_all(processes)
+    bad = {name: code for name, code in codes.items() if code != 0}
+    if bad:
+        raise HumanoidDataError(f'nodes failed {bad}; logs in {session_dir / "logs"}')
+    return session_dir, compare(suite, load_episodes(session_dir), load_ledger(truth_dir))
+
+
+def _run_episodes(operator: ScriptedOperator, processes: list[Any], session_dir: Path,
+                  suite: Any, episodes: int, console: Console) -> None:
+    def spin() -> None:
+        rclpy.spin_once(operator, timeout_sec=0.1)
+        for p in processes:
+            if not p.running():
+                raise HumanoidDataError(f'node {p.launch.name} exited; logs in '
+                                        f'{session_dir / "logs"}')
+
+    topics = [s.topic for s in suite.streams]
+
+    def all_streams_seen() -> bool:
+        return all(int(operator.status.get(f'{t} received', '0')) > 0 for t in topics)
+
+    with console.status('starting the simulated humanoid and the recorder'):
+        spin_until(spin, all_streams_seen, 90.0, 'the recorder to receive every stream')
+    columns = (TextColumn('[bold]{task.description}'), BarColumn(),
+               TextColumn('{task.completed}/{task.total} episodes'), TimeElapsedColumn(),
+               TextColumn('{task.fields[detail]}'))
+    with Progress(*columns, console=console, refresh_per_second=2) as progress:
+        bar = progress.add_task('recording', total=episodes, detail='')
+
+        def tick() -> None:
+            s = operator.status
+            progress.update(bar, detail=(
+                f'{s.get("episode") or "idle"} phase={operator.current_phase()} '
+                f'drops={s.get("dropped_total", "?")} queue={s.get("queue_mib", "?")} MiB'))
+
+        for index in range(episodes):
+            start = operator.start(TASK, INSTRUCTION)
+            spin_until(spin, lambda: operator.task_done_after(start) is not None, 60.0,
+                       'the simulated task to finish', tick)
+            done = operator.task_done_after(start) or start
+            spin_until(spin, lambda: time.time_ns() > done + int(HOLD_S * 1e9), 10.0,
+                       'the hold after the task', tick)
+            operator.stop()
+            episode_yaml = session_dir / f'episode_{index + 1:04d}' / 'episode.yaml'
+            spin_until(spin, episode_yaml.is_file, 60.0, f'{episode_yaml} to be written', tick)
+            progress.advance(bar)
+
+
+def render(rows: list[TopicComparison], console: Console) -> bool:
+    """Print the per-topic table; return whether every required stream is complete."""
+    table = Table('topic', 'required', 'published', 'recorded', 'missing', 'dropped', 'MB',
+                  title='published by the simulated humanoid vs recorded in the episodes')
+    ok = True
+    for r in rows:
+        bad = r.lost and r.required
+        ok &= not bad
+        style = 'red' if bad else ('yellow' if r.lost else '')
+        table.add_row(r.topic, 'yes' if r.required else 'no', str(r.published),
+                      str(r.recorded), str(r.missing), str(r.dropped), f'{r.megabytes:.1f}',
+                      style=style)
+    console.print(table)
+    total = sum(r.megabytes for r in rows)
+    console.print(f'{sum(r.recorded for r in rows)} messages, {total:.1f} MB recorded; '
+                  + ('[green]no required stream lost messages[/]' if ok
+                     else '[red]required streams lost messages[/]'))
+    return ok
+
+
+def _run(args: argparse.Namespace) -> int:
+    console = Console()
+    session_dir, rows = demo(Path(args.out), args.episodes, Path(args.config),
+                             session=args.session, console=console)
+    console.print(f'session: {session_dir}')
+    return 0 if render(rows, console) else 1
+
+
+def add_parsers(verbs: Any) -> None:
+    """Register ``demo``."""
+    parser = verbs.add_parser('demo', help='record N scripted episodes on the simulated '
+                                           'humanoid and report what was captured')
+    parser.add_argument('--out', default='demo_output', help='folder for the session')
+    parser.add_argument('--episodes', type=int, default=3, help='number of episodes')
+    parser.add_argument('--session', default='', help='session folder name')
+    try:
+        default = str(default_suite())
+    except HumanoidDataError:
+        default = 'config/humanoid.yaml'
+    parser.add_argument('--config', default=default, help='sensor-suite YAML')
+    parser.set_defaults(run=_run)

@@ -1,0 +1,61 @@
+"""``humanoid-data inspect BAG [--json]``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from humanoid_data.bag.inspect import BagReport, inspect_bag
+
+
+def _stamp(ns: int | None) -> str:
+    if ns is None:
+        return '-'
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc).strftime('%H:%M:%S.%f')[:-3]
+
+
+def render(report: BagReport, console: Console) -> None:
+    """Print the report as tables."""
+    console.print(f'[bold]{report.path}[/]  {report.messages} messages, '
+                  f'{report.duration_s:.3f} s')
+    table = Table('topic', 'type', 'count', 'MB', 'rate Hz', 'max gap s', 'first', 'last',
+                  'latency p50/p99/max ms')
+    for t in report.topics:
+        lat = '/'.join(f'{t.latency_ms[k]:.1f}' for k in ('p50', 'p99', 'max')) \
+            if t.latency_ms else '-'
+        table.add_row(t.topic, t.msgtype.split('/')[-1], str(t.count), f'{t.nbytes / 1e6:.1f}',
+                      f'{t.rate_hz:.1f}' if t.rate_hz else '-',
+                      f'{t.max_gap_s:.4f}' if t.max_gap_s is not None else '-',
+                      _stamp(t.first_stamp_ns), _stamp(t.last_stamp_ns), lat)
+    console.print(table)
+    events = Table('stamp', 'kind', 'source', 'detail', title=f'{len(report.events)} events')
+    for e in report.events:
+        detail = {k: v for k, v in e.__dict__.items() if k not in ('stamp_ns', 'source',
+                                                                    'taxonomy') and v}
+        events.add_row(_stamp(e.stamp_ns), e.kind, e.source.value,
+                       ', '.join(f'{k}={getattr(v, "value", v)}' for k, v in detail.items()))
+    console.print(events)
+    if report.malformed_events:
+        console.print(f'[yellow]{report.malformed_events} malformed events[/]')
+
+
+def _run(args: argparse.Namespace) -> int:
+    report = inspect_bag(args.bag)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, default=float))
+    else:
+        render(report, Console())
+    return 0
+
+
+def add_parsers(verbs: Any) -> None:
+    """Register ``inspect``."""
+    parser = verbs.add_parser('inspect', help='topics, rates, stamps, latency and events')
+    parser.add_argument('bag', help='episode bag folder')
+    parser.add_argument('--json', action='store_true', help='machine-readable output')
+    parser.set_defaults(run=_run)
