@@ -1,4 +1,4 @@
-"""The recorder's engine: episode state, the bounded queue and the writer thread.
+r"""The recorder's engine: episode state, the bounded queue and the writer thread.
 
     executor thread                          writer thread
     ---------------                          -------------

@@ -209,7 +209,7 @@ class OpenEpisode:
         window_ns = (stop_ns or self.begin_ns) - self.begin_ns
         entry['expected'] = round(window_ns / 1e9 * spec.rate_hz)
         if fig.written:
-            lead = fig.first_ns - self.begin_ns
+            lead = max(0, fig.first_ns - self.info.start_ns)  # pre-roll may predate data
             tail = (stop_ns - fig.last_ns) if stop_ns else 0
             worst_gap = max(fig.max_gap_ns, lead, tail)
             entry['max_gap_s'] = round(worst_gap / 1e9, 4)

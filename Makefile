@@ -1,0 +1,42 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   record 3 episodes on the simulated humanoid and report what was captured
+#   make test   run every test
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean system-deps
+
+# open3d needs libusb at import and libgomp; opencv-python needs libGL and glib; the
+# launch file test uses xmllint when it exists.
+SYSTEM_LIBS := libusb-1.0-0 libgl1 libglib2.0-0 libgomp1 libxml2-utils
+
+system-deps:
+	@missing=""; for p in $(SYSTEM_LIBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): setup.py setup.cfg package.xml | system-deps
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[ros,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	ROS_LOG_DIR=$${ROS_LOG_DIR:-$(CURDIR)/demo_output/ros_logs} \
+	ROS_AUTOMATIC_DISCOVERY_RANGE=$${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST} \
+	$(VENV)/bin/humanoid-data demo --out demo_output --episodes $${EPISODES:-3}
+
+test: $(STAMP)
+	$(PY) -m pytest -q test
+
+bench: $(STAMP)
+	$(PY) bench/record_throughput.py
+
+clean:
+	rm -rf $(VENV) demo_output build *.egg-info .pytest_cache

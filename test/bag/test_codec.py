@@ -1,0 +1,86 @@
+"""CDR <-> numpy for every supported type, header peeking, fixed-layout encoders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from humanoid_data.bag import encode
+from humanoid_data.bag.decode import decode
+from humanoid_data.bag.stamps import header_stamp_ns, string_payload
+from humanoid_data.errors import DecodeError
+
+STAMP = 1_795_000_000_123_456_789
+
+
+@pytest.mark.parametrize('encoding', ['rgb8', 'bgr8', 'mono8', '16UC1', '32FC1'])
+def test_image_round_trip(encoding):
+    rng = np.random.default_rng(1)
+    shape = (6, 5, 3) if encoding in ('rgb8', 'bgr8') else (6, 5)
+    dtype = {'16UC1': np.uint16, '32FC1': np.float32}.get(encoding, np.uint8)
+    pixels = (rng.random(shape) * 200).astype(dtype)
+    out = decode(encode.image(STAMP, 'cam', pixels, encoding), 'sensor_msgs/msg/Image')
+    assert out.header_ns == STAMP and out.frame_id == 'cam' and out.encoding == encoding
+    np.testing.assert_array_equal(out.pixels, pixels)
+    assert out.pixels.dtype == dtype
+
+
+def test_joint_state_round_trip():
+    names = ('a', 'bb', 'ccc')
+    raw = encode.joint_state(STAMP, names, np.array([1.0, 2, 3]), np.array([4.0, 5, 6]),
+                             np.array([7.0, 8, 9]))
+    out = decode(raw, 'sensor_msgs/msg/JointState')
+    assert out.names == names
+    np.testing.assert_array_equal(out.velocity, [4, 5, 6])
+
+
+def test_wrench_imu_cloud_camera_info_string():
+    w = decode(encode.wrench(STAMP, 'ft', [1, 2, 3], [4, 5, 6]),
+               'geometry_msgs/msg/WrenchStamped')
+    np.testing.assert_array_equal(w.force, [1, 2, 3])
+    np.testing.assert_array_equal(w.torque, [4, 5, 6])
+    i = decode(encode.imu(STAMP, 'imu', [0, 0, 0, 1], [1, 2, 3], [0, 0, 9.81]),
+               'sensor_msgs/msg/Imu')
+    np.testing.assert_array_equal(i.linear_acceleration, [0, 0, 9.81])
+    xyzi = np.arange(40, dtype=np.float32).reshape(10, 4)
+    c = decode(encode.point_cloud(STAMP, 'lidar', xyzi), 'sensor_msgs/msg/PointCloud2')
+    np.testing.assert_array_equal(c.points['intensity'], xyzi[:, 3])
+    np.testing.assert_array_equal(c.points['x'], xyzi[:, 0])
+    k = decode(encode.camera_info(STAMP, 'cam', 640, 480, 500.0, 500.0),
+               'sensor_msgs/msg/CameraInfo')
+    assert k.k[0, 0] == 500.0 and (k.width, k.height) == (640, 480)
+    assert decode(encode.string('héllo'), 'std_msgs/msg/String') == 'héllo'
+
+
+def test_header_peek_matches_decoded_stamp():
+    raw = encode.wrench(STAMP, 'ft', [0, 0, 0], [0, 0, 0])
+    assert header_stamp_ns(raw) == STAMP
+    assert string_payload(encode.string('{"a":1}')) == '{"a":1}'
+
+
+@pytest.mark.parametrize('raw', [b'', b'\x00\x01', b'\x05\x05\x00\x00' + bytes(12)])
+def test_peek_rejects_garbage(raw):
+    with pytest.raises(DecodeError):
+        header_stamp_ns(raw)
+
+
+def test_decode_rejects_truncated_and_unknown():
+    raw = encode.image(STAMP, 'cam', np.zeros((4, 4), np.uint8), 'mono8')
+    with pytest.raises(DecodeError):
+        decode(raw[:30], 'sensor_msgs/msg/Image')
+    with pytest.raises(DecodeError, match='no decoder'):
+        decode(raw, 'sensor_msgs/msg/Temperature')
+
+
+def test_fixed_layouts_equal_full_serialization():
+    names = tuple(f'j{i}' for i in range(7))
+    p, v, e = (np.linspace(0, 1, 7) * k for k in (1, 2, 3))
+    assert encode.joint_state_layout(names).fill(STAMP, p, v, e) == \
+        encode.joint_state(STAMP, names, p, v, e)
+    assert encode.wrench_layout('ft').fill(STAMP, [1, 2, 3], [4, 5, 6]) == \
+        encode.wrench(STAMP, 'ft', [1, 2, 3], [4, 5, 6])
+    pad = np.arange(16, dtype=np.float32).reshape(4, 4)
+    assert encode.float_image_layout('pad', 4, 4).fill(STAMP, pad.reshape(-1)) == \
+        encode.image(STAMP, 'pad', pad, '32FC1')
+    assert encode.imu_layout('imu').fill(STAMP, [0, 0, 0, 1], [1, 2, 3], [4, 5, 6]) == \
+        encode.imu(STAMP, 'imu', [0, 0, 0, 1], [1, 2, 3], [4, 5, 6])

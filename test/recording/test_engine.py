@@ -1,0 +1,182 @@
+"""Recorder engine without ROS: episode semantics, pre-roll, drops, silence, bag format."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from mcap.reader import make_reader
+from rosbags.highlevel import AnyReader
+
+from humanoid_data.bag.stamps import header_stamp_ns
+from humanoid_data.core.settings import RecorderSettings
+from humanoid_data.core.topics import topics_for
+from humanoid_data.errors import BagError, EpisodeStateError
+from humanoid_data.recording.engine import RecorderEngine
+from humanoid_data.recording.session import Session
+from humanoid_data.sim.faults import StreamFault
+from humanoid_data.sim.humanoid import SimulatedHumanoid
+
+MS = 1_000_000
+T0 = 1_000 * MS
+
+
+class Rig:
+    """A simulated humanoid feeding an engine on a fake clock (1 ms steps)."""
+
+    def __init__(self, tmp_path: Path, suite, faults=None, **settings) -> None:
+        self.now = T0
+        self.session = Session(tmp_path, 's', suite)
+        self.engine = RecorderEngine(topics_for(suite), self.session,
+                                     RecorderSettings(**settings), logging.getLogger('t'),
+                                     clock=lambda: self.now)
+        self.index = {t.topic: i for i, t in enumerate(self.engine.topics)}
+        self.sim = SimulatedHumanoid(suite, start_ns=T0, faults=faults)
+        self.sent: dict[tuple[str, int], bytes] = {}
+
+    def run_ms(self, ms: int) -> None:
+        for _ in range(ms):
+            self.now += MS
+            for out in self.sim.step(self.now):
+                self.engine.offer(self.index[out.topic], out.data)
+                self.sent[(out.topic, out.stamp_ns)] = out.data
+
+    def finish(self) -> None:
+        self.now += 60_000 * MS
+        self.engine.close(timeout=60)
+
+    def episode(self, episode_id: str, discarded: bool = False) -> dict:
+        folder = self.session.path / ('discarded' if discarded else '') / episode_id
+        return yaml.safe_load((folder / 'episode.yaml').read_text())
+
+
+@pytest.fixture
+def small_suite(suite):
+    """The default suite without the cameras and LiDAR, to keep tests fast."""
+    from dataclasses import replace
+    keep = tuple(s for s in suite.streams if s.modality.value not in ('rgb', 'depth', 'lidar',
+                                                                       'camera_info'))
+    return replace(suite, streams=keep)
+
+
+def test_episode_holds_exactly_the_window_and_bytes_survive(tmp_path, small_suite):
+    rig = Rig(tmp_path, small_suite, preroll_s=0.2)
+    rig.run_ms(500)
+    start = rig.now
+    episode_id = rig.engine.start_episode(task='pick')
+    rig.run_ms(400)
+    stop = rig.now
+    rig.engine.stop_episode(outcome='success')
+    rig.run_ms(300)
+    rig.finish()
+    meta = rig.episode(episode_id)
+    assert meta['outcome'] == 'success' and meta['task'] == 'pick'
+    assert meta['dropped'] == 0 and meta['flags'] == []
+    begin = start - 200 * MS
+    for stream in small_suite.streams:
+        expected = rig.sim.ledger.count_between(stream.topic, begin, stop + 1)
+        assert meta['topics'][stream.topic]['written'] == expected, stream.topic
+    bag = rig.session.path / episode_id
+    with AnyReader([bag]) as reader:
+        seen = 0
+        for conn, _, raw in reader.messages():
+            if conn.topic == '/humanoid_data/events':
+                continue
+            stamp = header_stamp_ns(raw)
+            assert begin <= stamp <= stop
+            assert bytes(raw) == rig.sent[(conn.topic, stamp)]
+            seen += 1
+        assert seen == meta['messages']
+        msg = next(reader.messages(connections=[
+            c for c in reader.connections if c.topic == '/wrist/right/ft']))
+        assert reader.deserialize(msg[2], 'geometry_msgs/msg/WrenchStamped').wrench.force.z
+
+
+def test_bag_opens_with_mcap_library_with_definitions(tmp_path, small_suite):
+    rig = Rig(tmp_path, small_suite)
+    episode_id = rig.engine.start_episode()
+    rig.run_ms(100)
+    rig.engine.stop_episode()
+    rig.finish()
+    mcap_files = list((rig.session.path / episode_id).glob('*.mcap'))
+    with mcap_files[0].open('rb') as stream:
+        reader = make_reader(stream)
+        summary = reader.get_summary()
+        schemas = {s.name: s for s in summary.schemas.values()}
+        assert b'MSG: std_msgs/Header' in schemas['geometry_msgs/msg/WrenchStamped'].data
+        assert all(s.encoding == 'ros2msg' for s in schemas.values())
+        counted = sum(1 for _ in reader.iter_messages())
+    assert counted == rig.episode(episode_id)['messages']
+
+
+def test_second_start_refused_and_stop_without_start_refused(tmp_path, small_suite):
+    rig = Rig(tmp_path, small_suite)
+    with pytest.raises(EpisodeStateError, match='no episode is recording'):
+        rig.engine.stop_episode()
+    first = rig.engine.start_episode()
+    with pytest.raises(EpisodeStateError, match=f'{first} is already recording'):
+        rig.engine.start_episode()
+    rig.finish()
+
+
+def test_discard_moves_episode_aside(tmp_path, small_suite):
+    rig = Rig(tmp_path, small_suite)
+    first = rig.engine.start_episode()
+    rig.run_ms(50)
+    rig.engine.stop_episode()
+    rig.run_ms(50)
+    assert rig.engine.discard_episode('operator fumbled') == first
+    second = rig.engine.start_episode()
+    rig.run_ms(50)
+    assert rig.engine.discard_episode() == second   # discarding while recording
+    with pytest.raises(EpisodeStateError):
+        rig.engine.discard_episode()
+    rig.finish()
+    assert not (rig.session.path / first).exists()
+    assert rig.episode(first, discarded=True)['discarded'] == 'operator fumbled'
+    assert rig.episode(second, discarded=True)['outcome'] == 'aborted'
+
+
+def test_silent_stream_reported(tmp_path, small_suite):
+    faults = {'imu': StreamFault(silent_after_s=0.3)}
+    rig = Rig(tmp_path, small_suite, faults=faults, silence_s=0.5, stop_grace_s=0.1)
+    episode_id = rig.engine.start_episode()
+    rig.run_ms(1500)
+    rig.engine.stop_episode()
+    rig.finish()
+    meta = rig.episode(episode_id)
+    assert meta['silent_streams'] == ['imu']
+    assert 'required_stream_silent' in meta['flags']
+    assert meta['topics']['/imu']['max_gap_s'] > 0.5
+
+
+def test_queue_overflow_is_counted_per_topic_and_in_episode(tmp_path, small_suite):
+    rig = Rig(tmp_path, small_suite, queue_mib=0.001)   # ~1 kB: almost nothing fits
+    episode_id = rig.engine.start_episode()
+    rig.run_ms(200)
+    rig.engine.stop_episode()
+    rig.finish()
+    meta = rig.episode(episode_id)
+    received = sum(rig.engine.received)
+    written = sum(rig.engine.written)
+    assert sum(rig.engine.dropped) > 0
+    assert meta['dropped'] > 0 and 'drops' in meta['flags']
+    assert written + sum(rig.engine.dropped) <= received
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root can write anywhere')
+def test_unwritable_output_names_folder(tmp_path, small_suite):
+    locked = tmp_path / 'locked'
+    locked.mkdir(mode=0o500)
+    with pytest.raises(BagError, match='locked'):
+        Session(locked, 's', small_suite)
+
+
+def test_output_under_a_file_names_folder(tmp_path, small_suite):
+    blocker = tmp_path / 'file'
+    blocker.write_text('')
+    with pytest.raises(BagError, match='not writable'):
+        Session(blocker, 's', small_suite)
