@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -54,8 +55,10 @@ class Recorder(Node):
         for index, spec in enumerate(self.engine.topics):
             qos = (events_qos(spec.depth) if spec.stream == 'events'
                    else sensor_qos(spec.reliability, spec.depth))
+            lost = SubscriptionEventCallbacks(message_lost=partial(self._on_lost, index))
             self.create_subscription(message_class(spec.msgtype), spec.topic,
-                                     partial(self._on_message, index), qos, raw=True)
+                                     partial(self._on_message, index), qos, raw=True,
+                                     event_callbacks=lost)
         self.create_service(Trigger, '~/start_episode', self._start)
         self.create_service(Trigger, '~/stop_episode', self._stop)
         self.create_service(Trigger, '~/discard_episode', self._discard)
@@ -67,6 +70,11 @@ class Recorder(Node):
         event = self.engine.offer(index, data)
         if event is not None:
             self._apply(event)
+
+    def _on_lost(self, index: int, info: object) -> None:
+        # The middleware saw messages that never reached us (a reader history overflowed
+        # or a sample was never repaired): count them as drops, like queue overflows.
+        self.engine.count_lost(index, int(getattr(info, 'total_count_change', 1)))
 
     def _apply(self, event: EventBase) -> None:
         if event.stamp_ns < self._started_ns:

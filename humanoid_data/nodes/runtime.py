@@ -110,6 +110,16 @@ def sensor_qos(reliability: Reliability, depth: int) -> QoSProfile:
         durability=DurabilityPolicy.VOLATILE)
 
 
+def publisher_qos(reliability: Reliability, depth: int, rate_hz: float) -> QoSProfile:
+    """QoS of a sensor publisher: at least two seconds of history.
+
+    A reliable KEEP_LAST writer forgets unacknowledged samples once its history is full;
+    a publisher that falls behind and then sends a burst would lose messages there, out
+    of any subscriber's sight. Two seconds of history absorb such bursts.
+    """
+    return sensor_qos(reliability, max(depth, int(rate_hz * 2) + 1))
+
+
 def events_qos(depth: int = 1000) -> QoSProfile:
     """Events are labels: reliable, and kept for late joiners."""
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,

@@ -19,7 +19,7 @@ from humanoid_data.core.events import EpisodeStart, Source, decode_event, encode
 from humanoid_data.core.settings import SimSettings
 from humanoid_data.errors import EventError
 from humanoid_data.nodes.runtime import (
-    declare_settings, events_qos, message_class, run_node, sensor_qos)
+    declare_settings, events_qos, message_class, publisher_qos, run_node)
 from humanoid_data.resources import default_suite
 from humanoid_data.sim.faults import parse_faults
 from humanoid_data.sim.humanoid import SimulatedHumanoid
@@ -41,8 +41,9 @@ class SimRobot(Node):
         self.sim = SimulatedHumanoid(suite, start_ns=time.time_ns(), seed=self.settings.seed,
                                      noise=self.settings.noise, faults=faults)
         self.publishers_by_topic = {
-            s.topic: self.create_publisher(message_class(s.msgtype), s.topic,
-                                           sensor_qos(s.qos.reliability, s.qos.depth))
+            s.topic: self.create_publisher(
+                message_class(s.msgtype), s.topic,
+                publisher_qos(s.qos.reliability, s.qos.depth, s.rate_hz))
             for s in suite.streams}
         self.events = self.create_publisher(String, self.settings.events_topic, events_qos())
         self.create_subscription(String, self.settings.events_topic, self._on_event,

@@ -152,6 +152,20 @@ class RecorderEngine:
                 f'{self.settings.queue_mib:g} MiB), {self.dropped[index]} dropped so far')
         return event
 
+    def count_lost(self, index: int, count: int) -> None:
+        """Count messages the middleware reports lost in transport on one topic.
+
+        Their stamps are unknown; they are attributed to the episodes open now.
+        """
+        if count <= 0:
+            return
+        self.dropped[index] += count
+        stamp_ns = self.clock()
+        for _ in range(count):
+            self._queue.put_control(_DropNote(index, stamp_ns))
+        self.log.warning(f'{self.topics[index].topic}: {count} messages lost in transport, '
+                         f'{self.dropped[index]} dropped so far')
+
     def start_episode(self, *, stamp_ns: int | None = None, task: str = '',
                       instruction: str = '', operator: str = '',
                       tags: Sequence[str] = ()) -> str:
