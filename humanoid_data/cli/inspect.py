@@ -35,8 +35,8 @@ def render(report: BagReport, console: Console) -> None:
     console.print(table)
     events = Table('stamp', 'kind', 'source', 'detail', title=f'{len(report.events)} events')
     for e in report.events:
-        detail = {k: v for k, v in e.__dict__.items() if k not in ('stamp_ns', 'source',
-                                                                    'taxonomy') and v}
+        skip = ('stamp_ns', 'source', 'taxonomy')
+        detail = {k: v for k, v in e.__dict__.items() if k not in skip and v}
         events.add_row(_stamp(e.stamp_ns), e.kind, e.source.value,
                        ', '.join(f'{k}={getattr(v, "value", v)}' for k, v in detail.items()))
     console.print(events)

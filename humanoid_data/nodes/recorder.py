@@ -1,4 +1,6 @@
-"""recorder: writes every configured stream and the events topic into episode bags.
+r"""recorder: writes every configured stream and the events topic into episode bags.
+
+Data flow::
 
     DDS --raw CDR--> subscription callback (executor thread)
                         | peek header.stamp, count        never deserializes, never waits
@@ -19,7 +21,6 @@ from pathlib import Path
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
-from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from humanoid_data.bag.typestore import check_msgtype

@@ -102,7 +102,7 @@ def message_class(msgtype: str) -> type:
 
 
 def sensor_qos(reliability: Reliability, depth: int) -> QoSProfile:
-    """QoS of a sensor stream, as configured per stream in the suite."""
+    """Return the QoS of a sensor stream, as configured per stream in the suite."""
     return QoSProfile(
         history=HistoryPolicy.KEEP_LAST, depth=depth,
         reliability=(ReliabilityPolicy.RELIABLE if reliability == Reliability.RELIABLE
@@ -111,7 +111,7 @@ def sensor_qos(reliability: Reliability, depth: int) -> QoSProfile:
 
 
 def publisher_qos(reliability: Reliability, depth: int, rate_hz: float) -> QoSProfile:
-    """QoS of a sensor publisher: at least two seconds of history.
+    """Return the QoS of a sensor publisher: at least two seconds of history.
 
     A reliable KEEP_LAST writer forgets unacknowledged samples once its history is full;
     a publisher that falls behind and then sends a burst would lose messages there, out

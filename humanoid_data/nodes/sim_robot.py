@@ -70,6 +70,7 @@ class SimRobot(Node):
     def _produce(self) -> None:
         gap_ns = int((CYCLE_S + self.settings.cycle_gap_s) * 1e9)
         next_cycle = self.sim.start_ns + int(self.settings.cycle_gap_s * 1e9)
+        skipped = 0
         while self._running:
             now = time.time_ns()
             with self._lock:
@@ -82,10 +83,11 @@ class SimRobot(Node):
             for item in out:
                 self.publishers_by_topic[item.topic].publish(item.data)
             behind_ms = (time.time_ns() - now) / 1e6
-            if behind_ms > 100:
+            if behind_ms > 100 or self.sim.skipped > skipped:
+                skipped = self.sim.skipped
                 self.get_logger().warning(
-                    f'simulation fell {behind_ms:.0f} ms behind real time '
-                    f'({len(out)} messages in one step)', throttle_duration_sec=5.0)
+                    f'simulation fell {behind_ms:.0f} ms behind real time; {skipped} samples '
+                    'skipped so far (CPU starved)', throttle_duration_sec=2.0)
             for event in truth:
                 self.events.publish(String(data=encode_event(event)))
                 if self.truth is not None:

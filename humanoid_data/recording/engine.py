@@ -1,5 +1,7 @@
 r"""The recorder's engine: episode state, the bounded queue and the writer thread.
 
+Data flow::
+
     executor thread                          writer thread
     ---------------                          -------------
     offer(index, raw CDR) --peek stamp-->  [ByteBoundedQueue] --> pre-roll ring
@@ -38,9 +40,14 @@ from humanoid_data.recording.session import Session, mark_discarded
 class RecorderLog(Protocol):
     """Where the engine reports; the node passes its rclpy logger."""
 
-    def info(self, message: str) -> Any: ...  # noqa: D102
-    def warning(self, message: str) -> Any: ...  # noqa: D102
-    def error(self, message: str) -> Any: ...  # noqa: D102
+    def info(self, message: str) -> Any:
+        """Report progress."""
+
+    def warning(self, message: str) -> Any:
+        """Report something the operator should know now (a drop, a refused command)."""
+
+    def error(self, message: str) -> Any:
+        """Report a failure (a bag that cannot be written)."""
 
 
 class _Start(NamedTuple):

@@ -76,7 +76,8 @@ class SimulatedHumanoid:
     """Serialized sensor messages of a simulated humanoid doing pick and place."""
 
     def __init__(self, suite: SuiteConfig, *, start_ns: int, seed: int = 0,
-                 noise: float = 1.0, faults: Mapping[str, StreamFault] | None = None) -> None:
+                 noise: float = 1.0, faults: Mapping[str, StreamFault] | None = None,
+                 max_lag_ns: int = 500_000_000) -> None:
         """Prepare renderers and schedules for every stream of ``suite``."""
         self.suite = suite
         self.start_ns = start_ns
@@ -84,6 +85,8 @@ class SimulatedHumanoid:
         self.faults = dict(faults or {})
         self.scenario = Scenario()
         self.ledger = Ledger()
+        self.max_lag_ns = max_lag_ns
+        self.skipped = 0
         self._rng = np.random.default_rng(seed)
         self._pending: list[Outgoing] = []
         self._seq = 0
@@ -147,10 +150,18 @@ class SimulatedHumanoid:
         return wake
 
     def step(self, now_ns: int) -> list[Outgoing]:
-        """Sample every group due by ``now_ns`` and return the messages due for publishing."""
+        """Sample every group due by ``now_ns`` and return the messages due for publishing.
+
+        A sample more than ``max_lag_ns`` overdue is skipped, as a real sensor cannot
+        deliver a frame seconds late: a starved simulator shows gaps, not growing delay.
+        Skipped samples are counted in ``skipped`` and never enter the ledger.
+        """
         for group in self._groups:
             while (stamp := group.stamp(self.start_ns)) <= now_ns:
-                self._sample(group, stamp)
+                if now_ns - stamp > self.max_lag_ns:
+                    self.skipped += len(group.streams)
+                else:
+                    self._sample(group, stamp)
                 group.index += 1
         out = []
         while self._pending and self._pending[0].publish_ns <= now_ns:

@@ -22,6 +22,7 @@ IMU_ACCEL_NOISE = 0.02
 IMU_GYRO_NOISE = 0.002
 COMMAND_LEAD_S = 0.03      # the robot tracks the operator's command this far behind
 
+
 class JointKinematics:
     """Joint angles of the whole body from the scene, vectorized over joints.
 

@@ -57,8 +57,8 @@ class Rig:
 def small_suite(suite):
     """The default suite without the cameras and LiDAR, to keep tests fast."""
     from dataclasses import replace
-    keep = tuple(s for s in suite.streams if s.modality.value not in ('rgb', 'depth', 'lidar',
-                                                                       'camera_info'))
+    heavy = ('rgb', 'depth', 'lidar', 'camera_info')
+    keep = tuple(s for s in suite.streams if s.modality.value not in heavy)
     return replace(suite, streams=keep)
 
 
