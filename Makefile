@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean system-deps
+.PHONY: install demo test bench clean system-deps
 
 # open3d needs libusb at import and libgomp; opencv-python needs libGL and glib; the
 # launch file test uses xmllint when it exists.

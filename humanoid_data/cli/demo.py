@@ -13,14 +13,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from humanoid_data.cli.operator import ScriptedOperator, spin_until
-from humanoid_data.cli.plan import session_plan
 from humanoid_data.cli.processes import start_all, stop_all
-from humanoid_data.cli.record import check_output_dir
+from humanoid_data.cli.record import default_suite_argument, record
 from humanoid_data.core.config import load_suite
 from humanoid_data.dds import dds_environment
 from humanoid_data.errors import HumanoidDataError
 from humanoid_data.recording.session import default_session_name
-from humanoid_data.resources import default_suite
 from humanoid_data.sim.compare import TopicComparison, compare, load_episodes
 from humanoid_data.sim.truth import load_ledger
 
@@ -41,13 +39,12 @@ def demo(out: Path, episodes: int, config: Path, *, session: str = '',
 
     """
     console = console or Console()
-    suite = load_suite(config)
-    check_output_dir(out)
     session = session or default_session_name()
     session_dir = out / session
     truth_dir = session_dir / 'sim_truth'
-    plan = session_plan(str(config), str(out), True, recorder={'session': session},
-                        simulator={'truth_dir': str(truth_dir)})
+    plan = record(config, out, sim=True, session=session,
+                  simulator={'truth_dir': str(truth_dir)})
+    suite = load_suite(config)
     processes = start_all(plan, session_dir / 'logs')
     dds_environment()
     rclpy.init(signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
@@ -140,9 +137,6 @@ def add_parsers(verbs: Any) -> None:
     parser.add_argument('--out', default='demo_output', help='folder for the session')
     parser.add_argument('--episodes', type=int, default=3, help='number of episodes')
     parser.add_argument('--session', default='', help='session folder name')
-    try:
-        default = str(default_suite())
-    except HumanoidDataError:
-        default = 'config/humanoid.yaml'
-    parser.add_argument('--config', default=default, help='sensor-suite YAML')
+    parser.add_argument('--config', default=default_suite_argument(),
+                        help='sensor-suite YAML')
     parser.set_defaults(run=_run)

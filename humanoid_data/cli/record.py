@@ -10,25 +10,9 @@ from typing import Any
 from humanoid_data.cli.plan import NodeLaunch, session_plan
 from humanoid_data.cli.processes import start_all, stop_all
 from humanoid_data.core.config import load_suite
-from humanoid_data.errors import BagError
-from humanoid_data.recording.session import default_session_name
+from humanoid_data.errors import ConfigError
+from humanoid_data.recording.session import default_session_name, ensure_writable
 from humanoid_data.resources import default_suite
-
-
-def check_output_dir(out: Path) -> None:
-    """Fail early, naming the folder, when recordings could not be written there.
-
-    Raises:
-        BagError: The folder cannot be created or written.
-
-    """
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / '.write_probe'
-        probe.write_bytes(b'')
-        probe.unlink()
-    except OSError as err:
-        raise BagError(f'{out}: output folder is not writable: {err.strerror or err}') from err
 
 
 def wait_for(processes: list[Any]) -> int:
@@ -45,12 +29,19 @@ def wait_for(processes: list[Any]) -> int:
 
 
 def record(config: Path, out: Path, *, sim: bool, session: str = '',
-           recorder: dict[str, Any] | None = None) -> list[NodeLaunch]:
-    """Validate inputs and return the session's node plan (what ``record`` starts)."""
+           recorder: dict[str, Any] | None = None,
+           simulator: dict[str, Any] | None = None) -> list[NodeLaunch]:
+    """Validate inputs and return the session's node plan (what ``record`` starts).
+
+    Raises:
+        ConfigError: The suite file is invalid.
+        BagError: The output folder is not writable.
+
+    """
     load_suite(config)
-    check_output_dir(out)
+    ensure_writable(out)
     params = {'session': session or default_session_name(), **(recorder or {})}
-    return session_plan(str(config), str(out), sim, recorder=params)
+    return session_plan(str(config), str(out), sim, recorder=params, simulator=simulator)
 
 
 def _run_record(args: argparse.Namespace) -> int:
@@ -74,7 +65,7 @@ def _run_sim(args: argparse.Namespace) -> int:
 def add_parsers(verbs: Any) -> None:
     """Register ``record`` and ``sim``."""
     rec = verbs.add_parser('record', help='record a session (robot or --sim)')
-    rec.add_argument('--config', default=str(_default()), help='sensor-suite YAML')
+    rec.add_argument('--config', default=default_suite_argument(), help='sensor-suite YAML')
     rec.add_argument('--out', default='recordings', help='folder for session folders')
     rec.add_argument('--sim', action='store_true', help='also start the simulated humanoid')
     rec.add_argument('--session', default='', help='session folder name')
@@ -86,7 +77,7 @@ def add_parsers(verbs: Any) -> None:
     rec.set_defaults(run=_run_record)
 
     sim = verbs.add_parser('sim', help='run the simulated humanoid alone')
-    sim.add_argument('--config', default=str(_default()), help='sensor-suite YAML')
+    sim.add_argument('--config', default=default_suite_argument(), help='sensor-suite YAML')
     sim.add_argument('--on-start', action='store_true',
                      help='one task cycle per episode_start event instead of looping')
     sim.add_argument('--noise', type=float, default=1.0, help='sensor noise multiplier')
@@ -97,8 +88,9 @@ def add_parsers(verbs: Any) -> None:
     sim.set_defaults(run=_run_sim)
 
 
-def _default() -> Path:
+def default_suite_argument() -> str:
+    """Default of ``--config``: the installed suite, or the source-tree path to report."""
     try:
-        return default_suite()
-    except Exception:  # noqa: BLE001 - a missing default only matters if it is used
-        return Path('config/humanoid.yaml')
+        return str(default_suite())
+    except ConfigError:  # a missing default only matters if it is used
+        return 'config/humanoid.yaml'

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from functools import partial
+from typing import Callable
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -88,9 +89,10 @@ class Recorder(Node):
         if done:
             self.get_logger().info(f'{done} ({event.kind} event from {event.source.value})')
 
-    def _answer(self, response: Trigger.Response, action: str, call: object) -> object:
+    def _answer(self, response: Trigger.Response, action: str,
+                call: Callable[[], str]) -> Trigger.Response:
         try:
-            episode_id = call()  # type: ignore[operator]
+            episode_id = call()
         except EpisodeStateError as err:
             response.success, response.message = False, str(err)
             self.get_logger().warning(f'{action} refused: {err}')

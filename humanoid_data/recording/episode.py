@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
 from humanoid_data import __version__
 from humanoid_data.bag.episode_bag import EpisodeBag
 from humanoid_data.core.topics import TopicSpec
 from humanoid_data.errors import BagError
-from humanoid_data.recording.session import write_yaml
 
 
 class Received(NamedTuple):
@@ -220,7 +218,3 @@ class OpenEpisode:
         else:
             entry['silent'] = True
         return entry
-
-    def write_metadata(self, path: Path, data: dict[str, Any]) -> None:
-        """Write episode.yaml into the bag folder."""
-        write_yaml(path / 'episode.yaml', data)

@@ -25,6 +25,23 @@ def default_session_name(now: dt.datetime | None = None) -> str:
     return now.strftime('session_%Y%m%d_%H%M%S')
 
 
+def ensure_writable(folder: Path) -> None:
+    """Create ``folder`` if needed and prove a file can be written in it.
+
+    Raises:
+        BagError: The folder cannot be created or written, naming it.
+
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / '.write_probe'
+        probe.write_bytes(b'')
+        probe.unlink()
+    except OSError as err:
+        raise BagError(f'{folder}: output folder is not writable: '
+                       f'{err.strerror or err}') from err
+
+
 def write_yaml(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as YAML via a temporary file, so a crash never leaves half a file."""
     tmp = path.with_name(f'.{path.name}.tmp')
@@ -44,14 +61,7 @@ class Session:
         """
         self.path = Path(root) / name
         self.name = name
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path / '.write_probe'
-            probe.write_bytes(b'')
-            probe.unlink()
-        except OSError as err:
-            raise BagError(f'{self.path}: output folder is not writable: '
-                           f'{err.strerror or err}') from err
+        ensure_writable(self.path)
         existing = [int(m.group(1)) for p in self._episode_dirs()
                     if (m := _EPISODE.match(p.name))]
         self._next_index = max(existing, default=0) + 1

@@ -60,8 +60,12 @@ class Ledger:
 
     def count_between(self, topic: str, begin_ns: int, end_ns: int) -> int:
         """Messages of ``topic`` stamped in ``[begin_ns, end_ns)``."""
+        return self.count_in_windows(topic, [(begin_ns, end_ns)])[0]
+
+    def count_in_windows(self, topic: str, windows: list[tuple[int, int]]) -> list[int]:
+        """Messages of ``topic`` stamped in each ``[begin_ns, end_ns)`` window."""
         stamps = np.asarray(self.stamps.get(topic, []), dtype=np.int64)
-        return int(np.count_nonzero((stamps >= begin_ns) & (stamps < end_ns)))
+        return [int(np.count_nonzero((stamps >= b) & (stamps < e))) for b, e in windows]
 
 
 def _side(name: str) -> str:
