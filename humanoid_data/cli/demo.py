@@ -104,7 +104,8 @@ def _run_episodes(operator: ScriptedOperator, processes: list[Any], session_dir:
 
 def render(rows: list[TopicComparison], console: Console) -> bool:
     """Print the per-topic table; return whether every required stream is complete."""
-    table = Table('topic', 'required', 'published', 'recorded', 'missing', 'dropped', 'MB',
+    table = Table('topic', 'required', 'published', 'recorded', 'missing', 'dropped',
+                  'stamp gaps', 'MB',
                   title='published by the simulated humanoid vs recorded in the episodes')
     ok = True
     for r in rows:
@@ -112,7 +113,8 @@ def render(rows: list[TopicComparison], console: Console) -> bool:
         ok &= not bad
         style = 'red' if bad else ('yellow' if r.lost else '')
         table.add_row(r.topic, 'yes' if r.required else 'no', str(r.published),
-                      str(r.recorded), str(r.missing), str(r.dropped), f'{r.megabytes:.1f}',
+                      str(r.recorded), str(r.missing), str(r.dropped),
+                      str(r.missing_by_stamps), f'{r.megabytes:.1f}',
                       style=style)
     console.print(table)
     total = sum(r.megabytes for r in rows)

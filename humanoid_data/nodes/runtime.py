@@ -25,18 +25,28 @@ from humanoid_data.errors import HumanoidDataError
 S = TypeVar('S')
 
 
-def make_executor() -> Any:
+def events_executor_available() -> bool:
+    """Whether ``make_executor`` returns the events executor (Jazzy on, not overridden)."""
+    if os.environ.get('HUMANOID_DATA_EXECUTOR', 'events') == 'single':
+        return False
+    try:
+        from rclpy.experimental import EventsExecutor  # noqa: F401
+    except ImportError:  # Humble
+        return False
+    return True
+
+
+def make_executor(message_info: bool = False) -> Any:
     """Return the events executor where the distribution has it, else single-threaded.
 
     The multi-threaded executor lost most 1 kHz messages on a 2-core machine; both of
-    these keep up, the events executor with less CPU.
+    these keep up, the events executor with less CPU. A node whose callbacks take the
+    message info (publisher sequence numbers) gets the single-threaded executor: the
+    events executor of Kilted fails on such callbacks.
     """
-    if os.environ.get('HUMANOID_DATA_EXECUTOR', 'events') == 'single':
+    if message_info or not events_executor_available():
         return SingleThreadedExecutor()
-    try:
-        from rclpy.experimental import EventsExecutor
-    except ImportError:  # Humble
-        return SingleThreadedExecutor()
+    from rclpy.experimental import EventsExecutor
     return EventsExecutor()
 
 
@@ -61,7 +71,7 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> 
     code = 0
     try:
         node = factory()
-        executor = make_executor()
+        executor = make_executor(getattr(node, 'needs_message_info', False))
         executor.add_node(node)
         # spin_once in a loop: EventsExecutor.spin() on Kilted's wheels did not return on
         # shutdown; this loop works for both executors and sees the stop flag.
@@ -116,6 +126,16 @@ def publisher_qos(reliability: Reliability, depth: int, rate_hz: float) -> QoSPr
     A reliable KEEP_LAST writer forgets unacknowledged samples once its history is full;
     a publisher that falls behind and then sends a burst would lose messages there, out
     of any subscriber's sight. Two seconds of history absorb such bursts.
+    """
+    return sensor_qos(reliability, max(depth, int(rate_hz * 2) + 1))
+
+
+def recorder_qos(reliability: Reliability, depth: int, rate_hz: float) -> QoSProfile:
+    """Return a recording subscription's QoS: at least two seconds of reader history.
+
+    A KEEP_LAST reader overwrites the oldest unread sample when its history is full, and
+    the middleware reports nothing; the recorder counts such losses from sequence
+    numbers, and two seconds of history make them rare when the process is starved.
     """
     return sensor_qos(reliability, max(depth, int(rate_hz * 2) + 1))
 

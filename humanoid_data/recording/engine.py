@@ -49,6 +49,7 @@ class RecorderSnapshot:
     received: tuple[int, ...]
     written: tuple[int, ...]
     dropped: tuple[int, ...]
+    missing: tuple[int, ...]     # by header-stamp gaps
     queued_bytes: int
     peak_queued_bytes: int
     episodes_done: int
@@ -72,6 +73,8 @@ class RecorderEngine:
         n = len(self.topics)
         self.received = [0] * n
         self.dropped = [0] * n
+        self.lost = [0] * n
+        self._sequences: dict[tuple[int, bytes], int] = {}
         self.malformed_events = 0
         self._queue: ByteBoundedQueue[object] = ByteBoundedQueue(
             int(settings.queue_mib * 1024 * 1024))
@@ -97,10 +100,15 @@ class RecorderEngine:
 
     # -- executor thread ---------------------------------------------------------------
 
-    def offer(self, index: int, data: bytes) -> EventBase | None:
+    def offer(self, index: int, data: bytes, sequence: int | None = None,
+              publisher: bytes = b'') -> EventBase | None:
         """Queue one received message; return it decoded if it is a valid event.
 
         A message the queue cannot take is counted as dropped and noted for the episode.
+        ``sequence`` is the publisher's sequence number of the message (from the
+        middleware's message info) and ``publisher`` its writer id: a jump in the sequence
+        of one publisher means messages were lost between it and us (a reader history
+        overwritten, a best-effort sample not delivered), and they are counted as drops.
         """
         receive_ns = self.clock()
         self.received[index] += 1
@@ -119,6 +127,8 @@ class RecorderEngine:
             else:
                 self.malformed_events += 1
                 self.log.warning(f'{spec.topic}: malformed event recorded as is: {err}')
+        if sequence is not None:
+            self._check_sequence(index, publisher, sequence, stamp_ns)
         if not self._queue.offer(Received(index, receive_ns, stamp_ns, data), len(data)):
             self.dropped[index] += 1
             self._queue.put_control(DropNote(index, stamp_ns))
@@ -127,17 +137,28 @@ class RecorderEngine:
                 f'{self.settings.queue_mib:g} MiB), {self.dropped[index]} dropped so far')
         return event
 
-    def count_lost(self, index: int, count: int) -> None:
-        """Count messages the middleware reports lost in transport on one topic.
+    def _check_sequence(self, index: int, publisher: bytes, sequence: int,
+                        stamp_ns: int) -> None:
+        key = (index, publisher)
+        last = self._sequences.get(key)
+        self._sequences[key] = sequence
+        if last is not None and sequence > last + 1:
+            # Stamped between the previous message and this one: the episode holding
+            # this message is the one that lost them.
+            self.count_lost(index, sequence - last - 1, stamp_ns)
 
-        Their stamps are unknown; they are attributed to the episodes open now.
+    def count_lost(self, index: int, count: int, stamp_ns: int | None = None) -> None:
+        """Count messages lost in transport on one topic.
+
+        ``stamp_ns`` is about when they were stamped; without it they are attributed to
+        the episodes open now.
         """
         if count <= 0:
             return
         self.dropped[index] += count
-        stamp_ns = self.clock()
-        for _ in range(count):
-            self._queue.put_control(DropNote(index, stamp_ns))
+        self.lost[index] += count
+        stamp_ns = self.clock() if stamp_ns is None else stamp_ns
+        self._queue.put_control(DropNote(index, stamp_ns, count))
         self.log.warning(f'{self.topics[index].topic}: {count} messages lost in transport, '
                          f'{self.dropped[index]} dropped so far')
 
@@ -229,6 +250,7 @@ class RecorderEngine:
             'recording' if current else 'idle', current.episode_id if current else '',
             (self.clock() - current.start_ns) / 1e9 if current else 0.0,
             tuple(self.received), tuple(self.writer.written), tuple(self.dropped),
+            tuple(self.writer.missing),
             self._queue.queued_bytes, self._queue.peak_bytes, self.writer.episodes_done,
             self.malformed_events, self.writer.last_error)
 

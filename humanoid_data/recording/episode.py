@@ -43,6 +43,23 @@ class EpisodeEndInfo:
     note: str = ''
 
 
+def missing_in_gap(gap_ns: int, period_ns: int) -> int:
+    """Messages that a stamp gap implies were never received (0 without a period).
+
+    A gap of more than 1.5 periods between consecutive header stamps means
+    ``round(gap / period) - 1`` messages did not arrive, whether the sensor skipped them
+    or they were lost on the way.
+    """
+    if period_ns <= 0 or 2 * gap_ns <= 3 * period_ns:
+        return 0
+    return round(gap_ns / period_ns) - 1
+
+
+def period_ns(spec: TopicSpec) -> int:
+    """The expected period of a topic, 0 when it is event-driven."""
+    return round(1e9 / spec.rate_hz) if spec.rate_hz > 0 else 0
+
+
 @dataclass
 class TopicFigures:
     """Counts and stamp statistics of one topic within one episode."""
@@ -56,9 +73,10 @@ class TopicFigures:
     latency_sum_ns: int = 0
     latency_max_ns: int = 0
     regressions: int = 0
+    missing: int = 0
 
-    def add(self, stamp_ns: int, receive_ns: int, nbytes: int) -> None:
-        """Account for one written message."""
+    def add(self, stamp_ns: int, receive_ns: int, nbytes: int, period_ns: int = 0) -> None:
+        """Account for one written message; return the messages its stamp gap implies."""
         self.written += 1
         self.nbytes += nbytes
         if self.last_ns is not None:
@@ -66,6 +84,7 @@ class TopicFigures:
             if gap < 0:
                 self.regressions += 1
             self.max_gap_ns = max(self.max_gap_ns, gap)
+            self.missing += missing_in_gap(gap, period_ns)
         if self.first_ns is None:
             self.first_ns = stamp_ns
         self.last_ns = stamp_ns if self.last_ns is None else max(self.last_ns, stamp_ns)
@@ -132,7 +151,8 @@ class OpenEpisode:
             self.figures[item.index].dropped += 1
             self._abandon_bag()
             return
-        self.figures[item.index].add(item.stamp_ns, item.receive_ns, len(item.data))
+        self.figures[item.index].add(item.stamp_ns, item.receive_ns, len(item.data),
+                                     period_ns(self.topics[item.index]))
 
     def _abandon_bag(self) -> None:
         bag, self.bag = self.bag, None
@@ -161,9 +181,12 @@ class OpenEpisode:
                 silent.append(spec.stream)
             topics[spec.topic] = entry
         dropped = sum(f.dropped for f in self.figures)
+        missing = sum(f.missing for f in self.figures)
         flags = []
         if dropped:
             flags.append('drops')
+        if missing:
+            flags.append('stamp_gaps')
         if any(s.stream in silent and s.required for s in self.topics):
             flags.append('required_stream_silent')
         if self.error:
@@ -187,6 +210,7 @@ class OpenEpisode:
             'bag': {'storage': 'mcap', 'bytes': size},
             'messages': sum(f.written for f in self.figures),
             'dropped': dropped,
+            'missing_by_stamps': missing,
             'silent_streams': silent,
             'flags': flags,
             'error': self.error or None,
@@ -198,7 +222,7 @@ class OpenEpisode:
                      silence_ns: int) -> dict[str, Any]:
         entry: dict[str, Any] = {
             'stream': spec.stream, 'type': spec.msgtype, 'written': fig.written,
-            'dropped': fig.dropped, 'bytes': fig.nbytes,
+            'dropped': fig.dropped, 'missing_by_stamps': fig.missing, 'bytes': fig.nbytes,
             'first_stamp_ns': fig.first_ns, 'last_stamp_ns': fig.last_ns,
         }
         if spec.rate_hz <= 0:

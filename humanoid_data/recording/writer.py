@@ -13,7 +13,7 @@ from humanoid_data.bag.episode_bag import EpisodeBag
 from humanoid_data.core.topics import TopicSpec
 from humanoid_data.errors import BagError
 from humanoid_data.recording.episode import (
-    EpisodeEndInfo, EpisodeInfo, OpenEpisode, Received)
+    EpisodeEndInfo, EpisodeInfo, OpenEpisode, Received, missing_in_gap, period_ns)
 from humanoid_data.recording.queue import ByteBoundedQueue
 from humanoid_data.recording.session import Session, mark_discarded, write_yaml
 
@@ -79,6 +79,10 @@ class EpisodeWriter:
         self.log = log
         self.clock = clock
         self.written = [0] * len(self.topics)
+        #: Messages missing by stamp gaps, over the whole session (live figure).
+        self.missing = [0] * len(self.topics)
+        self._last_stamp = [0] * len(self.topics)
+        self._periods = [period_ns(t) for t in self.topics]
         self.episodes_done = 0
         self.last_error = ''
         self._queue = queue
@@ -121,8 +125,13 @@ class EpisodeWriter:
 
     def _route(self, item: Received) -> None:
         self._ring.append(item)
-        if self.topics[item.index].has_header:
+        index = item.index
+        if self.topics[index].has_header:
             self._newest_stamp = max(self._newest_stamp, item.stamp_ns)
+            if self._last_stamp[index]:
+                self.missing[index] += missing_in_gap(item.stamp_ns - self._last_stamp[index],
+                                                      self._periods[index])
+            self._last_stamp[index] = item.stamp_ns
         for episode in self._open:
             if episode.contains(item.stamp_ns):
                 self._deliver(episode, item)

@@ -20,6 +20,7 @@ class TopicComparison(NamedTuple):
     published: int
     recorded: int
     dropped: int
+    missing_by_stamps: int
     megabytes: float
 
     @property
@@ -29,8 +30,8 @@ class TopicComparison(NamedTuple):
 
     @property
     def lost(self) -> bool:
-        """Whether this topic lost messages (more than one missing, or any drop)."""
-        return self.dropped > 0 or abs(self.missing) > 1
+        """Whether this topic lost messages (more than one missing, or any drop or gap)."""
+        return self.dropped > 0 or self.missing_by_stamps > 0 or abs(self.missing) > 1
 
 
 def load_episodes(session: Path) -> list[dict]:
@@ -45,12 +46,13 @@ def compare(suite: SuiteConfig, episodes: list[dict], ledger: Ledger) -> list[To
     rows = []
     for stream in suite.streams:
         published = sum(ledger.count_in_windows(stream.topic, windows))
-        recorded = dropped = nbytes = 0
+        recorded = dropped = gaps = nbytes = 0
         for episode in episodes:
             entry = episode['topics'].get(stream.topic, {})
             recorded += entry.get('written', 0)
             dropped += entry.get('dropped', 0)
+            gaps += entry.get('missing_by_stamps', 0)
             nbytes += entry.get('bytes', 0)
         rows.append(TopicComparison(stream.topic, stream.name, stream.required, published,
-                                    recorded, dropped, round(nbytes / 1e6, 2)))
+                                    recorded, dropped, gaps, round(nbytes / 1e6, 2)))
     return rows

