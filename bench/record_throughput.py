@@ -1,17 +1,23 @@
 """Recording throughput of the default suite at 1x, 2x and 4x its rates.
 
-For each rate scale: the simulated humanoid and the recorder run as separate processes,
-one episode of ``--seconds`` is recorded, and the script prints recorded MB/s and msgs/s,
-drops per topic, the recorder's CPU and peak RSS, and the recorded MB/s as a fraction of
-this disk's sequential write bandwidth measured in the same run.
+For each rate scale: the recorder runs as its own process, fed by ``--publishers`` replay
+processes (bench/replay_publisher.py: messages rendered once by the simulated humanoid,
+re-stamped and published on each stream's schedule, so the load does not depend on how
+fast the simulator renders). One episode of ``--seconds`` is recorded, and the script
+prints recorded MB/s and msgs/s, recorded vs scheduled messages, drops and stamp gaps,
+the CPU of the recorder and of the publishers, the recorder's peak RSS, and the recorded
+MB/s as a fraction of this disk's sequential write bandwidth measured in the same run.
 
-    python bench/record_throughput.py [--seconds 10] [--scales 1 2 4]
+    python bench/record_throughput.py [--seconds 10] [--scales 1 2 4] [--publishers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,15 +49,12 @@ def disk_write_mb_s(folder: Path, megabytes: int = 512) -> float:
     return megabytes / elapsed
 
 
-def run_scale(node, scale: float, seconds: float, out: Path) -> dict:
+def run_scale(node, scale: float, seconds: float, publishers: int, out: Path) -> dict:
     """Record one episode at ``scale`` times the default rates; return its figures."""
     session = f'scale_{scale:g}x'
-    plan = session_plan(str(default_suite()), str(out), True,
-                        recorder={'session': session},
-                        simulator={'autoplay': True, 'rate_scale': float(scale)})
+    plan = session_plan(str(default_suite()), str(out), False, recorder={'session': session})
     processes = start_all(plan, out / session / 'logs')
     recorder = psutil.Process(processes[-1].process.pid)
-    sim = psutil.Process(processes[0].process.pid)
     start = node.create_client(Trigger, '/recorder/start_episode')
     stop = node.create_client(Trigger, '/recorder/stop_episode')
 
@@ -60,12 +63,26 @@ def run_scale(node, scale: float, seconds: float, out: Path) -> dict:
         spin_until(lambda: rclpy.spin_once(node, timeout_sec=0.05), future.done, 60, 'service')
         return future.result()
 
+    def spin_to(wall_s: float) -> None:
+        while time.time() < wall_s:
+            rclpy.spin_once(node, timeout_sec=min(0.2, max(0.0, wall_s - time.time())))
+
+    replays = []
     try:
         spin_until(lambda: rclpy.spin_once(node, timeout_sec=0.05),
                    lambda: start.service_is_ready() and stop.service_is_ready(), 90, 'recorder')
-        time.sleep(3.0)   # let discovery settle and the pre-roll fill before measuring
+        # Publishing begins at a common instant once every publisher has rendered its
+        # templates and matched the recorder; the episode covers the middle of the run.
+        begin = time.time() + 15.0
+        replays = [subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name('replay_publisher.py')),
+             '--scale', str(scale), '--part', str(i), '--parts', str(publishers),
+             '--start-at', str(begin), '--seconds', str(seconds + 3.0),
+             '--report', str(out / f'{session}_replay_{i}.json')],
+            env=dds_environment(dict(os.environ))) for i in range(publishers)]
+        spin_to(begin + 1.5)
         cpu0 = recorder.cpu_times()
-        sim0 = sim.cpu_times()
+        pub0 = [psutil.Process(r.pid).cpu_times() for r in replays]
         call(start)
         t0 = time.monotonic()
         peak_rss = 0
@@ -75,20 +92,35 @@ def run_scale(node, scale: float, seconds: float, out: Path) -> dict:
         call(stop)
         wall = time.monotonic() - t0
         cpu1 = recorder.cpu_times()
-        sim1 = sim.cpu_times()
+        pub1 = [psutil.Process(r.pid).cpu_times() for r in replays]
+        for replay in replays:
+            replay.wait(120)
     finally:
+        for replay in replays:
+            if replay.poll() is None:
+                replay.kill()
         stop_all(processes)
     meta = yaml.safe_load((out / session / 'episode_0001' / 'episode.yaml').read_text())
+    skipped = 0
+    for i in range(publishers):
+        report = json.loads((out / f'{session}_replay_{i}.json').read_text())
+        skipped += sum(report['skipped'].values())
     megabytes = meta['bag']['bytes'] / 1e6
     duration = (meta['stop_ns'] - meta['start_ns'] + meta['preroll_ns']) / 1e9
+    expected = sum(v.get('expected', 0) for v in meta['topics'].values())
     return {
         'scale': scale,
         'mb_s': megabytes / duration,
         'msgs_s': meta['messages'] / duration,
+        'offered': expected * scale,
+        'messages': meta['messages'],
         'dropped': meta['dropped'],
+        'missing': meta['missing_by_stamps'],
+        'skipped_by_publishers': skipped,
         'drops': {t: v['dropped'] for t, v in meta['topics'].items() if v['dropped']},
         'recorder_cpu': (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall,
-        'sim_cpu': (sim1.user + sim1.system - sim0.user - sim0.system) / wall,
+        'publisher_cpu': sum(b.user + b.system - a.user - a.system
+                             for a, b in zip(pub0, pub1)) / wall,
         'peak_rss_mb': peak_rss / 1e6,
         'silent': meta['silent_streams'],
     }
@@ -99,6 +131,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--seconds', type=float, default=10.0)
     parser.add_argument('--scales', type=float, nargs='+', default=[1.0, 2.0, 4.0])
+    parser.add_argument('--publishers', type=int, default=2,
+                        help='replay processes sharing the streams')
     args = parser.parse_args()
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     out = Path(tempfile.mkdtemp(prefix='humanoid_data_bench_'))
@@ -110,12 +144,16 @@ def main() -> None:
     node = rclpy.create_node('bench_driver')
     try:
         for scale in args.scales:
-            r = run_scale(node, scale, args.seconds, out)
+            r = run_scale(node, scale, args.seconds, args.publishers, out)
             print(f"{r['scale']:g}x: {r['mb_s']:.1f} MB/s ({r['mb_s'] / disk:.2f} of disk), "
-                  f"{r['msgs_s']:.0f} msgs/s, dropped {r['dropped']} {r['drops'] or ''}, "
-                  f"recorder CPU {100 * r['recorder_cpu']:.0f}%, sim CPU "
-                  f"{100 * r['sim_cpu']:.0f}%, recorder peak RSS {r['peak_rss_mb']:.0f} MB"
-                  + (f", silent: {r['silent']}" if r['silent'] else ''), flush=True)
+                  f"{r['msgs_s']:.0f} msgs/s, recorded {r['messages']} of "
+                  f"{r['offered']:.0f} scheduled ({r['messages'] / r['offered']:.3f}), "
+                  f"{r['skipped_by_publishers']} not sent in time by the publishers, "
+                  f"dropped {r['dropped']} {r['drops'] or ''}, missing by stamps "
+                  f"{r['missing']}, recorder CPU {100 * r['recorder_cpu']:.0f}%, publishers "
+                  f"CPU {100 * r['publisher_cpu']:.0f}%, recorder peak RSS "
+                  f"{r['peak_rss_mb']:.0f} MB" + (f", silent: {r['silent']}" if r['silent'] else ''),
+                  flush=True)
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

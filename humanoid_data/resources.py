@@ -42,3 +42,23 @@ def share_file(relative: str) -> Path:
 def default_suite() -> Path:
     """The default sensor-suite file."""
     return share_file('config/humanoid.yaml')
+
+
+def default_taxonomy() -> Path:
+    """The default phase-taxonomy file."""
+    return share_file('config/phases.yaml')
+
+
+def default_contact_config() -> Path:
+    """The default contact-detection thresholds."""
+    return share_file('config/contact.yaml')
+
+
+def default_sync_config() -> Path:
+    """The default sync-health thresholds."""
+    return share_file('config/sync.yaml')
+
+
+def default_teleop_config() -> Path:
+    """The default operator key and button mapping."""
+    return share_file('config/teleop.yaml')

@@ -28,3 +28,17 @@ def suite(suite_file):
     """The default suite, parsed."""
     from humanoid_data.core.config import load_suite
     return load_suite(suite_file)
+
+
+@pytest.fixture
+def contact_config():
+    """The default contact thresholds, parsed."""
+    from humanoid_data.core.contact import load_contact_config
+    return load_contact_config(REPO / 'config' / 'contact.yaml')
+
+
+@pytest.fixture
+def taxonomy():
+    """The default phase taxonomy, parsed."""
+    from humanoid_data.core.phases import load_taxonomy
+    return load_taxonomy(REPO / 'config' / 'phases.yaml')

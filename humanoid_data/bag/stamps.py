@@ -59,3 +59,17 @@ def string_payload(raw: bytes | memoryview) -> str:
         return bytes(raw[8:8 + size - 1]).decode('utf-8')
     except UnicodeDecodeError as err:
         raise DecodeError(f'String payload is not UTF-8: {err}') from err
+
+
+def with_header_stamp(raw: bytes, stamp_ns: int) -> bytes:
+    """Return a copy of a serialized message with ``header.stamp`` set to ``stamp_ns``.
+
+    Raises:
+        DecodeError: The bytes are too short or not CDR.
+
+    """
+    if len(raw) < 12:
+        raise DecodeError(f'CDR payload of {len(raw)} bytes is too short for a header')
+    out = bytearray(raw)
+    (_LE if _little_endian(raw) else _BE).pack_into(out, 4, *divmod(stamp_ns, 1_000_000_000))
+    return bytes(out)

@@ -278,13 +278,22 @@ def load_suite(path: str | Path) -> SuiteConfig:
         ConfigError: The file is unreadable, not YAML, or not a valid suite.
 
     """
+    return parse_suite(read_yaml(path, 'sensor-suite config'), str(path))
+
+
+def read_yaml(path: str | Path, what: str) -> object:
+    """Read a YAML file; a failure names the file and what it should have held.
+
+    Raises:
+        ConfigError: The file cannot be read or is not YAML.
+
+    """
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as err:
-        raise ConfigError(f'{path}: cannot read sensor-suite config: {err.strerror}') from err
+        raise ConfigError(f'{path}: cannot read {what}: {err.strerror}') from err
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f'{path}: not valid YAML: {err}') from err
-    return parse_suite(data, str(path))

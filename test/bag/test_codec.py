@@ -7,7 +7,7 @@ import pytest
 
 from humanoid_data.bag import encode
 from humanoid_data.bag.decode import decode
-from humanoid_data.bag.stamps import header_stamp_ns, string_payload
+from humanoid_data.bag.stamps import header_stamp_ns, string_payload, with_header_stamp
 from humanoid_data.errors import DecodeError
 
 STAMP = 1_795_000_000_123_456_789
@@ -56,6 +56,16 @@ def test_header_peek_matches_decoded_stamp():
     raw = encode.wrench(STAMP, 'ft', [0, 0, 0], [0, 0, 0])
     assert header_stamp_ns(raw) == STAMP
     assert string_payload(encode.string('{"a":1}')) == '{"a":1}'
+
+
+def test_restamped_message_decodes_with_new_stamp_and_same_content():
+    raw = encode.wrench(STAMP, 'ft', [1, 2, 3], [4, 5, 6])
+    later = STAMP + 2_500_000_123
+    moved = with_header_stamp(raw, later)
+    assert header_stamp_ns(moved) == later and len(moved) == len(raw)
+    assert moved[12:] == raw[12:]
+    sample = decode(moved, 'geometry_msgs/msg/WrenchStamped')
+    assert sample.header_ns == later and list(sample.force) == [1, 2, 3]
 
 
 @pytest.mark.parametrize('raw', [b'', b'\x00\x01', b'\x05\x05\x00\x00' + bytes(12)])

@@ -1,0 +1,479 @@
+"""Contact detection from wrist force-torque and fingertip tactile pads, streaming.
+
+The same code runs live in ``contact_monitor`` and offline in the converter. Each channel
+(one wrist, one pad) has a detector fed one sample at a time with its hardware stamp:
+
+- **tare**: the first ``tare_s`` of samples (and again after ``tare()``) set the bias of a
+  wrist or the per-taxel baseline of a pad; nothing is reported before.
+- **hysteresis**: contact begins when the signal reaches the ``on`` threshold and stays
+  above ``off`` for ``min_on_s``; it ends when the signal stays below ``off`` for
+  ``min_off_s``. Between the two thresholds the state never changes, so noise around one
+  threshold cannot chatter. The event stamp is the stamp of the sample that crossed the
+  threshold, reported once the minimum duration confirmed it.
+- **slip** while in firm contact (signal at or above ``on``): a wrist whose force
+  magnitude falls by ``slip_drop_fraction`` of its recent peak within ``slip_window_s``
+  (the load slid out of the grip), or a pad whose pressure centroid moves
+  ``slip_taxels`` within ``slip_window_s``. A signal fading out through the band
+  between the thresholds is a release, not a slip.
+
+A wrist signal is the magnitude of force minus bias (N); a pad signal is its total
+pressure above baseline (kPa), and onset also needs ``min_taxels`` taxels above
+``taxel_kpa``. Samples holding NaN or infinity are skipped and counted in ``invalid``.
+
+The module also pairs contact events into intervals and scores detected intervals against
+ground truth (precision, recall, onset and offset errors).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from humanoid_data.core.config import Modality, StreamConfig, SuiteConfig, read_yaml
+from humanoid_data.core.events import Contact, EventBase, Source, Transition
+from humanoid_data.core.settings import settings_from
+from humanoid_data.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class WrenchThresholds:
+    """Thresholds of a wrist force-torque channel."""
+
+    on_n: float = 0.5
+    off_n: float = 0.3
+    min_on_s: float = 0.01
+    min_off_s: float = 0.01
+    slip_drop_fraction: float = 0.75
+    slip_window_s: float = 0.03
+
+    def __post_init__(self) -> None:
+        """Check that the thresholds make a hysteresis."""
+        _check_hysteresis(self.on_n, self.off_n, 'wrench.on_n', 'wrench.off_n')
+        _check_non_negative(self, ('min_on_s', 'min_off_s', 'slip_window_s'), 'wrench')
+        if not 0.0 <= self.slip_drop_fraction < 1.0:
+            raise ConfigError('wrench.slip_drop_fraction must be within [0, 1) (0 disables)')
+
+
+@dataclass(frozen=True)
+class TactileThresholds:
+    """Thresholds of a fingertip tactile pad."""
+
+    on_kpa: float = 20.0
+    off_kpa: float = 10.0
+    taxel_kpa: float = 3.0
+    min_taxels: int = 2
+    min_on_s: float = 0.01
+    min_off_s: float = 0.01
+    slip_taxels: float = 0.75
+    slip_window_s: float = 0.05
+
+    def __post_init__(self) -> None:
+        """Check that the thresholds make a hysteresis."""
+        _check_hysteresis(self.on_kpa, self.off_kpa, 'tactile.on_kpa', 'tactile.off_kpa')
+        _check_non_negative(self, ('taxel_kpa', 'min_on_s', 'min_off_s', 'slip_taxels',
+                                   'slip_window_s'), 'tactile')
+        if self.min_taxels < 1:
+            raise ConfigError('tactile.min_taxels must be >= 1')
+
+
+@dataclass(frozen=True)
+class ContactConfig:
+    """Everything ``config/contact.yaml`` holds."""
+
+    tare_s: float = 0.2
+    wrench: WrenchThresholds = field(default_factory=WrenchThresholds)
+    tactile: TactileThresholds = field(default_factory=TactileThresholds)
+    source: str = '<defaults>'
+
+    def scaled(self, factor: float) -> ContactConfig:
+        """Return the thresholds multiplied by ``factor`` (durations unchanged)."""
+        w, t = self.wrench, self.tactile
+        return ContactConfig(
+            self.tare_s,
+            WrenchThresholds(w.on_n * factor, w.off_n * factor, w.min_on_s, w.min_off_s,
+                             w.slip_drop_fraction, w.slip_window_s),
+            TactileThresholds(t.on_kpa * factor, t.off_kpa * factor, t.taxel_kpa * factor,
+                              t.min_taxels, t.min_on_s, t.min_off_s, t.slip_taxels,
+                              t.slip_window_s),
+            self.source)
+
+
+def _check_hysteresis(on: float, off: float, on_key: str, off_key: str) -> None:
+    if not on > off >= 0:
+        raise ConfigError(f'{on_key} ({on}) must be greater than {off_key} ({off}) >= 0')
+
+
+def _check_non_negative(obj: object, names: Sequence[str], where: str) -> None:
+    for name in names:
+        if getattr(obj, name) < 0:
+            raise ConfigError(f'{where}.{name} must be >= 0')
+
+
+def parse_contact_config(data: object, source: str = '<memory>') -> ContactConfig:
+    """Build a ``ContactConfig`` from already-parsed YAML.
+
+    Raises:
+        ConfigError: Unknown key, wrong type or inconsistent thresholds, naming the file.
+
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f'{source}: expected a mapping at the top level')
+    unknown = sorted(set(data) - {'tare_s', 'wrench', 'tactile'})
+    if unknown:
+        raise ConfigError(f'{source}: unknown key {unknown[0]!r}; '
+                          'allowed: tare_s, wrench, tactile')
+    sections = {}
+    for key, cls in (('wrench', WrenchThresholds), ('tactile', TactileThresholds)):
+        raw = data.get(key, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(f'{source}: {key}: expected a mapping, got {raw!r}')
+        sections[key] = settings_from(cls, raw, f'{source}: {key}')
+    tare_s = data.get('tare_s', 0.2)
+    if isinstance(tare_s, bool) or not isinstance(tare_s, (int, float)) or tare_s <= 0:
+        raise ConfigError(f'{source}: tare_s: expected a number > 0, got {tare_s!r}')
+    return ContactConfig(float(tare_s), sections['wrench'], sections['tactile'], source)
+
+
+def load_contact_config(path: str | Path) -> ContactConfig:
+    """Read and validate ``contact.yaml``.
+
+    Raises:
+        ConfigError: The file is unreadable, not YAML, or not valid.
+
+    """
+    return parse_contact_config(read_yaml(path, 'contact-detection config'), str(path))
+
+
+def channel_of(stream: StreamConfig) -> str:
+    """The contact channel a stream feeds: ``wrist/<side>`` or ``tactile/<side>/<finger>``.
+
+    The name is the topic without its leading slash and, for a wrench, without a last
+    ``ft`` segment; the simulated humanoid's ground truth uses the same names.
+    """
+    path = stream.topic.strip('/')
+    if stream.modality == Modality.WRENCH and path.endswith('/ft'):
+        path = path[:-3]
+    return path
+
+
+def contact_streams(suite: SuiteConfig) -> tuple[StreamConfig, ...]:
+    """The streams of a suite that contact detection reads."""
+    return tuple(s for s in suite.streams if s.modality in (Modality.WRENCH, Modality.TACTILE))
+
+
+class ContactChange(NamedTuple):
+    """A detected transition of one channel."""
+
+    channel: str
+    transition: Transition
+    stamp_ns: int
+    value: float        # onset/offset: peak of the contact so far; slip: the drop or shift
+
+    def to_event(self, taxonomy: str = '',
+                 source: Source = Source.CONTACT_MONITOR) -> Contact:
+        """Return the change as an event for the events topic."""
+        return Contact(self.stamp_ns, source, taxonomy, channel=self.channel,
+                       transition=self.transition, peak=round(float(self.value), 4))
+
+
+class Hysteresis:
+    """On/off switch with two thresholds and minimum durations, stamped at the crossing."""
+
+    def __init__(self, on: float, off: float, min_on_ns: int, min_off_ns: int) -> None:
+        """Start in the off state."""
+        self.on, self.off = on, off
+        self.min_on_ns, self.min_off_ns = min_on_ns, min_off_ns
+        self.active = False
+        self.peak = 0.0
+        self.crossing_ns = 0                 # stamp of the last confirmed crossing
+        self._candidate: int | None = None   # stamp of the crossing being confirmed
+        self._candidate_peak = 0.0
+
+    def update(self, stamp_ns: int, value: float, may_start: bool = True) -> Transition | None:
+        """Feed one sample; return ONSET or OFFSET when a transition is confirmed.
+
+        The confirmed transition happened at ``crossing_ns``, the sample that crossed.
+        ``may_start`` False holds off an onset (a pad with too few active taxels).
+        """
+        if not self.active:
+            if self._candidate is None:
+                if value >= self.on and may_start:
+                    self._candidate, self._candidate_peak = stamp_ns, value
+            elif value < self.off:
+                self._candidate = None      # too short: noise, not contact
+            else:
+                self._candidate_peak = max(self._candidate_peak, value)
+            if self._candidate is not None and stamp_ns - self._candidate >= self.min_on_ns:
+                self.active, self.peak = True, self._candidate_peak
+                self.crossing_ns, self._candidate = self._candidate, None
+                return Transition.ONSET
+            return None
+        self.peak = max(self.peak, value)
+        if self._candidate is None:
+            if value < self.off:
+                self._candidate = stamp_ns
+        elif value >= self.off:
+            self._candidate = None          # dipped and came back: still in contact
+        if self._candidate is not None and stamp_ns - self._candidate >= self.min_off_ns:
+            self.active = False
+            self.crossing_ns, self._candidate = self._candidate, None
+            return Transition.OFFSET
+        return None
+
+
+class _Detector:
+    """Tare, validity and event plumbing shared by both sensor kinds."""
+
+    def __init__(self, channel: str, tare_ns: int, switch: Hysteresis,
+                 slip_window_ns: int) -> None:
+        self.channel = channel
+        self.switch = switch
+        self.invalid = 0
+        self._tare_ns = tare_ns
+        self._tare_samples: list[np.ndarray] = []
+        self._tare_start: int | None = None
+        self._baseline: np.ndarray | None = None
+        self._slip_window_ns = slip_window_ns
+        self._recent: deque[tuple[int, Any]] = deque()
+        self.last_stamp_ns = 0
+
+    @property
+    def tared(self) -> bool:
+        """Whether a bias (baseline) is in force."""
+        return self._baseline is not None
+
+    def tare(self) -> None:
+        """Estimate the bias again from the next ``tare_s`` of samples.
+
+        A contact in progress keeps its state; the old bias stays in force meanwhile.
+        """
+        self._tare_samples, self._tare_start = [], None
+
+    def _collect_tare(self, stamp_ns: int, raw: np.ndarray) -> None:
+        if self._tare_start is None:
+            self._tare_start = stamp_ns
+        self._tare_samples.append(raw)
+        if stamp_ns - self._tare_start >= self._tare_ns:
+            self._baseline = np.mean(self._tare_samples, axis=0)
+            self._tare_samples, self._tare_start = [], -1
+
+    def _feed(self, stamp_ns: int, raw: np.ndarray) -> np.ndarray | None:
+        """Common checks; return the bias-free sample, or None when nothing to detect."""
+        if not np.all(np.isfinite(raw)):
+            self.invalid += 1
+            return None
+        self.last_stamp_ns = stamp_ns
+        if self._tare_start != -1 and not (self.switch.active and self.tared):
+            self._collect_tare(stamp_ns, raw)
+        if self._baseline is None:
+            return None
+        return raw - self._baseline
+
+    def _changes(self, stamp_ns: int, value: float, may_start: bool,
+                 slip: float) -> list[ContactChange]:
+        out = []
+        transition = self.switch.update(stamp_ns, value, may_start)
+        if transition is not None:
+            out.append(ContactChange(self.channel, transition, self.switch.crossing_ns,
+                                     self.switch.peak))
+            self._recent.clear()
+        if slip > 0 and self.switch.active and transition is None:
+            out.append(ContactChange(self.channel, Transition.SLIP, stamp_ns, slip))
+            self._recent.clear()
+        return out
+
+    def close(self) -> list[ContactChange]:
+        """End of data: close a contact in progress at the last sample's stamp."""
+        if not self.switch.active:
+            return []
+        self.switch.active = False
+        return [ContactChange(self.channel, Transition.OFFSET, self.last_stamp_ns,
+                              self.switch.peak)]
+
+    def _window(self, stamp_ns: int, value: Any) -> deque[tuple[int, Any]]:
+        """Append a value and forget those older than the slip window."""
+        recent = self._recent
+        recent.append((stamp_ns, value))
+        while recent and stamp_ns - recent[0][0] > self._slip_window_ns:
+            recent.popleft()
+        return recent
+
+
+class WrenchContactDetector(_Detector):
+    """Contact on one wrist from its force (N); torque is not used."""
+
+    def __init__(self, channel: str, config: ContactConfig) -> None:
+        """Prepare an untared detector."""
+        t = config.wrench
+        super().__init__(channel, int(config.tare_s * 1e9),
+                         Hysteresis(t.on_n, t.off_n, int(t.min_on_s * 1e9),
+                                    int(t.min_off_s * 1e9)), int(t.slip_window_s * 1e9))
+        self._drop = t.slip_drop_fraction
+
+    def update(self, stamp_ns: int, force: Sequence[float]) -> list[ContactChange]:
+        """Feed one force sample; return the confirmed changes."""
+        sample = self._feed(stamp_ns, np.asarray(force, dtype=float))
+        if sample is None:
+            return []
+        magnitude = float(np.sqrt(sample @ sample))
+        slip = 0.0
+        if self._drop > 0 and self.switch.active:
+            recent = self._window(stamp_ns, magnitude)
+            peak = max(v for _, v in recent)
+            if self.switch.on <= magnitude < (1 - self._drop) * peak:
+                slip = peak - magnitude
+        return self._changes(stamp_ns, magnitude, True, slip)
+
+
+class TactileContactDetector(_Detector):
+    """Contact on one fingertip pad from its taxel pressures (kPa)."""
+
+    def __init__(self, channel: str, config: ContactConfig) -> None:
+        """Prepare an untared detector."""
+        t = config.tactile
+        super().__init__(channel, int(config.tare_s * 1e9),
+                         Hysteresis(t.on_kpa, t.off_kpa, int(t.min_on_s * 1e9),
+                                    int(t.min_off_s * 1e9)), int(t.slip_window_s * 1e9))
+        self._taxel = t.taxel_kpa
+        self._min_taxels = t.min_taxels
+        self._slip_taxels = t.slip_taxels
+        self._grid: tuple[np.ndarray, np.ndarray] | None = None
+
+    def update(self, stamp_ns: int, taxels: np.ndarray) -> list[ContactChange]:
+        """Feed one pressure grid (rows x cols); return the confirmed changes."""
+        sample = self._feed(stamp_ns, np.asarray(taxels, dtype=float))
+        if sample is None:
+            return []
+        pressure = np.clip(sample, 0.0, None)
+        total = float(pressure.sum())
+        active = int(np.count_nonzero(pressure > self._taxel))
+        slip = 0.0
+        if self._slip_taxels > 0 and self.switch.active and total >= self.switch.on:
+            rows, cols = self._mesh(pressure.shape)
+            centre = complex(float((rows * pressure).sum()) / total,
+                             float((cols * pressure).sum()) / total)
+            recent = self._window(stamp_ns, centre)
+            shift = max(abs(centre - c) for _, c in recent)
+            if shift >= self._slip_taxels:
+                slip = shift
+        return self._changes(stamp_ns, total, active >= self._min_taxels, slip)
+
+    def _mesh(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        if self._grid is None or self._grid[0].shape != shape:
+            self._grid = tuple(np.meshgrid(np.arange(shape[0]), np.arange(shape[1]),
+                                           indexing='ij'))  # type: ignore[assignment]
+        return self._grid  # type: ignore[return-value]
+
+
+def make_detector(stream: StreamConfig,
+                  config: ContactConfig) -> WrenchContactDetector | TactileContactDetector:
+    """Return the detector for one wrench or tactile stream.
+
+    Raises:
+        ConfigError: The stream is neither.
+
+    """
+    if stream.modality == Modality.WRENCH:
+        return WrenchContactDetector(channel_of(stream), config)
+    if stream.modality == Modality.TACTILE:
+        return TactileContactDetector(channel_of(stream), config)
+    raise ConfigError(f'stream {stream.name} ({stream.modality.value}) carries no contact')
+
+
+# -- intervals and scoring ----------------------------------------------------------------
+
+class Interval(NamedTuple):
+    """A contact interval of one channel; ``end_ns`` None when it never ended."""
+
+    channel: str
+    begin_ns: int
+    end_ns: int | None
+
+
+def intervals_from_events(events: Iterable[EventBase], source: Source | None = None,
+                          end_ns: int | None = None) -> list[Interval]:
+    """Pair onset and offset events per channel into intervals, in onset order.
+
+    Args:
+        events: Any events; only contacts (of ``source``, if given) are used.
+        source: Keep only events from this source.
+        end_ns: Closes a contact still open at the end (else its end stays None).
+
+    """
+    open_at: dict[str, int] = {}
+    out = []
+    for event in sorted((e for e in events if isinstance(e, Contact)
+                         and (source is None or e.source == source)),
+                        key=lambda e: e.stamp_ns):
+        if event.transition == Transition.ONSET and event.channel not in open_at:
+            open_at[event.channel] = event.stamp_ns
+        elif event.transition == Transition.OFFSET and event.channel in open_at:
+            out.append(Interval(event.channel, open_at.pop(event.channel), event.stamp_ns))
+    out.extend(Interval(c, b, end_ns) for c, b in open_at.items())
+    return sorted(out, key=lambda i: (i.begin_ns, i.channel))
+
+
+@dataclass(frozen=True)
+class ContactScore:
+    """Detected intervals against true ones."""
+
+    true_count: int
+    detected_count: int
+    matched: int
+    onset_errors_ms: tuple[float, ...]     # detected minus true, per match
+    offset_errors_ms: tuple[float, ...]
+
+    @property
+    def precision(self) -> float:
+        """Matched detections over detections (1 when nothing was detected or true)."""
+        return self.matched / self.detected_count if self.detected_count else float(
+            self.true_count == 0)
+
+    @property
+    def recall(self) -> float:
+        """Matched true intervals over true intervals."""
+        return self.matched / self.true_count if self.true_count else 1.0
+
+    def summary(self) -> Mapping[str, float]:
+        """Figures for reports: precision, recall, onset/offset error p50 and p99 (ms)."""
+        def pct(values: tuple[float, ...], q: float) -> float:
+            return float(np.percentile(np.abs(values), q)) if values else float('nan')
+        return {
+            'precision': self.precision, 'recall': self.recall,
+            'onset_p50_ms': pct(self.onset_errors_ms, 50),
+            'onset_p99_ms': pct(self.onset_errors_ms, 99),
+            'offset_p50_ms': pct(self.offset_errors_ms, 50),
+            'offset_p99_ms': pct(self.offset_errors_ms, 99),
+        }
+
+
+def score_contacts(detected: Sequence[Interval], truth: Sequence[Interval],
+                   tolerance_ns: int = 100_000_000) -> ContactScore:
+    """Match detected to true intervals of the same channel, one to one.
+
+    A detection matches a true interval when its onset is within ``tolerance_ns`` of the
+    true onset; each true interval takes the closest unused detection.
+    """
+    used: set[int] = set()
+    onset_errors, offset_errors = [], []
+    for true in truth:
+        best, best_error = None, tolerance_ns + 1
+        for i, found in enumerate(detected):
+            if i in used or found.channel != true.channel:
+                continue
+            error = abs(found.begin_ns - true.begin_ns)
+            if error < best_error:
+                best, best_error = i, error
+        if best is None:
+            continue
+        used.add(best)
+        found = detected[best]
+        onset_errors.append((found.begin_ns - true.begin_ns) / 1e6)
+        if found.end_ns is not None and true.end_ns is not None:
+            offset_errors.append((found.end_ns - true.end_ns) / 1e6)
+    return ContactScore(len(truth), len(detected), len(used), tuple(onset_errors),
+                        tuple(offset_errors))
