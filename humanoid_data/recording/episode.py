@@ -181,7 +181,7 @@ class OpenEpisode:
                 silent.append(spec.stream)
             topics[spec.topic] = entry
         dropped = sum(f.dropped for f in self.figures)
-        missing = sum(f.missing for f in self.figures)
+        missing = sum(entry['missing_by_stamps'] for entry in topics.values())
         flags = []
         if dropped:
             flags.append('drops')
@@ -234,6 +234,10 @@ class OpenEpisode:
             lead = max(0, fig.first_ns - self.info.start_ns)  # pre-roll may predate data
             tail = (stop_ns - fig.last_ns) if stop_ns else 0
             worst_gap = max(fig.max_gap_ns, lead, tail)
+            # Messages due between the start and the first one, and between the last one
+            # and the stop, never came either (or are still in flight at the close).
+            period = period_ns(spec)
+            entry['missing_by_stamps'] += lead // period + tail // period
             entry['max_gap_s'] = round(worst_gap / 1e9, 4)
             entry['latency_mean_ms'] = round(fig.latency_sum_ns / fig.written / 1e6, 3)
             entry['latency_max_ms'] = round(fig.latency_max_ns / 1e6, 3)
@@ -241,4 +245,6 @@ class OpenEpisode:
             entry['silent'] = worst_gap > silence_ns
         else:
             entry['silent'] = True
+            if stop_ns:
+                entry['missing_by_stamps'] += (stop_ns - self.info.start_ns) // period_ns(spec)
         return entry

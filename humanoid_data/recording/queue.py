@@ -35,8 +35,10 @@ class ByteBoundedQueue(Generic[T]):
                 return False
             self._items.append((item, nbytes))
             self._bytes += nbytes
-            self._peak_bytes = max(self._peak_bytes, self._bytes)
-            self._cond.notify()
+            if self._bytes > self._peak_bytes:
+                self._peak_bytes = self._bytes
+            if len(self._items) == 1:
+                self._cond.notify()   # the consumer may be waiting on an empty queue
             return True
 
     def put_control(self, item: T) -> None:
@@ -53,6 +55,25 @@ class ByteBoundedQueue(Generic[T]):
             item, nbytes = self._items.popleft()
             self._bytes -= nbytes
             return item
+
+    def drain(self, timeout: float | None = None, limit: int = 1000) -> list[T]:
+        """Remove and return up to ``limit`` oldest items, waiting ``timeout`` for one.
+
+        Taking items in batches keeps the two threads from handing the lock (and the
+        interpreter lock) back and forth for every message.
+        """
+        with self._cond:
+            if not self._items and not self._cond.wait_for(lambda: bool(self._items), timeout):
+                return []
+            batch = []
+            freed = 0
+            items = self._items
+            for _ in range(min(limit, len(items))):
+                item, nbytes = items.popleft()
+                freed += nbytes
+                batch.append(item)
+            self._bytes -= freed
+            return batch
 
     @property
     def queued_bytes(self) -> int:

@@ -98,14 +98,15 @@ class EpisodeWriter:
         """Consume the queue until a shutdown command has been drained."""
         stopping = False
         while True:
-            item = self._queue.get(timeout=0.05)
+            batch = self._queue.drain(timeout=0.05)
             now = self.clock()
-            if isinstance(item, Received):
-                self._route(item)
-            elif isinstance(item, ShutdownCommand):
-                stopping = True
-            elif item is not None:
-                self._control(item, now)
+            for item in batch:
+                if isinstance(item, Received):
+                    self._route(item)
+                elif isinstance(item, ShutdownCommand):
+                    stopping = True
+                else:
+                    self._control(item, now)
             self._prune_ring()
             drained = stopping and not len(self._queue)
             for episode in list(self._open):
