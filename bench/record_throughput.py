@@ -152,8 +152,8 @@ def main() -> None:
                   f"dropped {r['dropped']} {r['drops'] or ''}, missing by stamps "
                   f"{r['missing']}, recorder CPU {100 * r['recorder_cpu']:.0f}%, publishers "
                   f"CPU {100 * r['publisher_cpu']:.0f}%, recorder peak RSS "
-                  f"{r['peak_rss_mb']:.0f} MB" + (f", silent: {r['silent']}" if r['silent'] else ''),
-                  flush=True)
+                  f"{r['peak_rss_mb']:.0f} MB"
+                  + (f", silent: {r['silent']}" if r['silent'] else ''), flush=True)
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
