@@ -36,6 +36,8 @@ class RecorderSettings:
     task: str = _param('', 'default task written to episode.yaml')
     instruction: str = _param('', 'default language instruction written to episode.yaml')
     status_period_s: float = _param(1.0, 'period of the /diagnostics status (s)')
+    taxonomy: str = _param('', 'phase-taxonomy YAML (default: the installed phases.yaml)')
+    sync_config: str = _param('', 'sync-health thresholds YAML (default: the installed sync.yaml)')
 
     def __post_init__(self) -> None:
         """Check ranges."""

@@ -27,15 +27,17 @@ from std_srvs.srv import Trigger
 from humanoid_data.bag.typestore import check_msgtype
 from humanoid_data.core.config import load_suite
 from humanoid_data.core.events import EventBase
+from humanoid_data.core.phases import load_taxonomy
 from humanoid_data.core.settings import RecorderSettings
 from humanoid_data.core.topics import topics_for
 from humanoid_data.errors import EpisodeStateError
+from humanoid_data.monitors.sync import EpisodeSyncCheck, load_sync_thresholds
 from humanoid_data.nodes.runtime import (
     declare_settings, events_executor_available, events_qos, message_class, recorder_qos,
     run_node)
 from humanoid_data.recording.engine import RecorderEngine
 from humanoid_data.recording.session import Session, default_session_name
-from humanoid_data.resources import default_suite
+from humanoid_data.resources import default_suite, default_sync_config, default_taxonomy
 
 
 class Recorder(Node):
@@ -51,9 +53,13 @@ class Recorder(Node):
         session = Session(Path(self.settings.output_dir),
                           self.settings.session or default_session_name(), suite,
                           self.settings.operator)
+        taxonomy = load_taxonomy(self.settings.taxonomy or default_taxonomy())
+        limits = load_sync_thresholds(self.settings.sync_config or default_sync_config())
         self.engine = RecorderEngine(topics_for(suite, self.settings.events_topic), session,
                                      self.settings, self.get_logger(),
-                                     config_digest=suite.digest, config_file=suite.source)
+                                     config_digest=suite.digest, config_file=suite.source,
+                                     taxonomy=taxonomy.version,
+                                     sync_check=EpisodeSyncCheck(suite, limits))
         self._started_ns = time.time_ns()
         # Publisher sequence numbers count transport losses exactly, but only callbacks
         # that take the message info get them, and Kilted's events executor cannot call

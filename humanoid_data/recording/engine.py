@@ -29,7 +29,7 @@ from humanoid_data.core.events import Discard, EpisodeEnd, EpisodeStart, EventBa
 from humanoid_data.core.settings import RecorderSettings
 from humanoid_data.core.topics import TopicSpec
 from humanoid_data.errors import DecodeError, EpisodeStateError, EventError
-from humanoid_data.recording.episode import EpisodeEndInfo, EpisodeInfo, Received
+from humanoid_data.recording.episode import EpisodeEndInfo, EpisodeInfo, Received, SyncCheck
 from humanoid_data.recording.queue import ByteBoundedQueue
 from humanoid_data.recording.session import Session
 from humanoid_data.recording.writer import (
@@ -62,7 +62,8 @@ class RecorderEngine:
 
     def __init__(self, topics: Sequence[TopicSpec], session: Session,
                  settings: RecorderSettings, log: RecorderLog, *,
-                 config_digest: str = '', config_file: str = '',
+                 config_digest: str = '', config_file: str = '', taxonomy: str = '',
+                 sync_check: SyncCheck | None = None,
                  clock: Callable[[], int] = time.time_ns) -> None:
         """Prepare the queue and start the writer thread."""
         self.topics = tuple(topics)
@@ -87,8 +88,8 @@ class RecorderEngine:
             grace_ns=int(settings.stop_grace_s * 1e9),
             silence_ns=int(settings.silence_s * 1e9),
             extra={'session': session.name, 'config_file': config_file,
-                   'config_digest': config_digest},
-            clock=clock)
+                   'config_digest': config_digest, 'taxonomy': taxonomy},
+            clock=clock, sync_check=sync_check)
         self._thread = threading.Thread(target=self.writer.run, name='episode_writer',
                                         daemon=True)
         self._thread.start()

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+import numpy as np
 
 from humanoid_data import __version__
 from humanoid_data.bag.episode_bag import EpisodeBag
 from humanoid_data.core.topics import TopicSpec
 from humanoid_data.errors import BagError
+
+
+#: Grades an episode: (stamps, receive times per topic, span, end) -> summary mapping.
+SyncCheck = Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray], int, int],
+                     dict[str, Any]]
 
 
 class Received(NamedTuple):
@@ -74,11 +82,15 @@ class TopicFigures:
     latency_max_ns: int = 0
     regressions: int = 0
     missing: int = 0
+    stamps: array = field(default_factory=lambda: array('q'))     # for the sync summary
+    receipts: array = field(default_factory=lambda: array('q'))
 
     def add(self, stamp_ns: int, receive_ns: int, nbytes: int, period_ns: int = 0) -> None:
         """Account for one written message; return the messages its stamp gap implies."""
         self.written += 1
         self.nbytes += nbytes
+        self.stamps.append(stamp_ns)
+        self.receipts.append(receive_ns)
         if self.last_ns is not None:
             gap = stamp_ns - self.last_ns
             if gap < 0:
@@ -162,8 +174,13 @@ class OpenEpisode:
             except BagError:
                 pass  # the messages already in finished chunks stay readable
 
-    def finish(self, silence_ns: int, extra: dict[str, Any]) -> dict[str, Any]:
-        """Close the bag and return the episode.yaml content."""
+    def finish(self, silence_ns: int, extra: dict[str, Any],
+               sync_check: SyncCheck | None = None) -> dict[str, Any]:
+        """Close the bag and return the episode.yaml content.
+
+        ``sync_check`` grades the episode's stamps and receive times; its summary goes
+        under ``sync`` and a WARN or ERROR level flags the episode.
+        """
         size = 0
         if self.bag is not None:
             try:
@@ -191,6 +208,16 @@ class OpenEpisode:
             flags.append('required_stream_silent')
         if self.error:
             flags.append('write_error')
+        sync = None
+        if sync_check is not None and stop_ns:
+            sync = sync_check(
+                {s.topic: np.frombuffer(f.stamps, np.int64) for s, f in zip(self.topics,
+                                                                            self.figures)},
+                {s.topic: np.frombuffer(f.receipts, np.int64) for s, f in zip(self.topics,
+                                                                              self.figures)},
+                stop_ns - self.begin_ns, stop_ns)
+            if sync['level'] != 'OK':
+                flags.append(f'sync_{sync["level"].lower()}')
         end = self.end or EpisodeEndInfo(stop_ns=0)
         return {
             'episode_id': self.info.episode_id,
@@ -215,6 +242,7 @@ class OpenEpisode:
             'flags': flags,
             'error': self.error or None,
             'discarded': self.discard_reason,
+            'sync': sync,
             'topics': topics,
         }
 

@@ -13,7 +13,7 @@ from humanoid_data.bag.episode_bag import EpisodeBag
 from humanoid_data.core.topics import TopicSpec
 from humanoid_data.errors import BagError
 from humanoid_data.recording.episode import (
-    EpisodeEndInfo, EpisodeInfo, OpenEpisode, Received, missing_in_gap, period_ns)
+    EpisodeEndInfo, EpisodeInfo, OpenEpisode, Received, SyncCheck, missing_in_gap, period_ns)
 from humanoid_data.recording.queue import ByteBoundedQueue
 from humanoid_data.recording.session import Session, mark_discarded, write_yaml
 
@@ -72,8 +72,10 @@ class EpisodeWriter:
     def __init__(self, topics: Sequence[TopicSpec], session: Session,
                  queue: ByteBoundedQueue[object], log: RecorderLog, *,
                  preroll_ns: int, grace_ns: int, silence_ns: int,
-                 extra: dict[str, str], clock: Callable[[], int]) -> None:
+                 extra: dict[str, str], clock: Callable[[], int],
+                 sync_check: SyncCheck | None = None) -> None:
         """Prepare an empty ring and no open episode."""
+        self._sync_check = sync_check
         self.topics = tuple(topics)
         self.session = session
         self.log = log
@@ -179,7 +181,7 @@ class EpisodeWriter:
 
     def _finish(self, episode: OpenEpisode) -> None:
         self._open.remove(episode)
-        data = episode.finish(self._silence_ns, self._extra)
+        data = episode.finish(self._silence_ns, self._extra, self._sync_check)
         path = self.session.episode_path(episode.info.episode_id)
         if episode.error:
             self.last_error = episode.error

@@ -93,6 +93,7 @@ class SimulatedHumanoid:
         self.skipped = 0
         self._rng = np.random.default_rng(seed)
         self._pending: list[Outgoing] = []
+        self._last_publish: dict[str, int] = {}
         self._seq = 0
         self._truth: list[EventBase] = []
         self._groups = self._make_groups(suite)
@@ -186,9 +187,12 @@ class SimulatedHumanoid:
             header_ns = stamp_ns + fault.offset_ns
             data = self._builders[stream.name](stamp_ns, header_ns)
             self._seq += 1
-            heapq.heappush(self._pending, Outgoing(
-                stamp_ns + fault.publish_delay_ns(self._rng), self._seq, stream.topic,
-                header_ns, data))
+            # A driver delays its messages but sends them in order: jitter never reorders.
+            publish_ns = max(stamp_ns + fault.publish_delay_ns(self._rng),
+                             self._last_publish.get(stream.name, 0))
+            self._last_publish[stream.name] = publish_ns
+            heapq.heappush(self._pending, Outgoing(publish_ns, self._seq, stream.topic,
+                                                   header_ns, data))
 
     # -- message builders --------------------------------------------------------------
 
