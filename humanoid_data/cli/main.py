@@ -1,4 +1,4 @@
-"""``humanoid-data``: one command with verbs (record, sim, demo, inspect)."""
+"""``humanoid-data``: one command with verbs (demo, record, sim, teleop, inspect)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from humanoid_data import __version__
-from humanoid_data.cli import demo, inspect, record
+from humanoid_data.cli import demo, inspect, record, teleop
 from humanoid_data.errors import HumanoidDataError
 
 
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         description='Record teleoperated humanoid demonstrations and turn them into data.')
     parser.add_argument('--version', action='version', version=f'humanoid_data {__version__}')
     verbs = parser.add_subparsers(dest='verb', required=True, metavar='VERB')
-    for module in (demo, record, inspect):
+    for module in (demo, record, teleop, inspect):
         module.add_parsers(verbs)
     return parser
 

@@ -74,6 +74,48 @@ class SimSettings:
             raise ConfigError('sim parameters noise, cycle_gap_s, task_lead_s must be >= 0')
 
 
+@dataclass(frozen=True)
+class ContactMonitorSettings:
+    """Parameters of the contact monitor."""
+
+    config: str = _param('', 'sensor-suite YAML file (default: the installed humanoid.yaml)')
+    contact_config: str = _param('', 'thresholds YAML (default: the installed contact.yaml)')
+    taxonomy: str = _param('', 'phase-taxonomy YAML (default: the installed phases.yaml)')
+    events_topic: str = _param('/humanoid_data/events', 'topic of episode and label events')
+    tare_on_start: bool = _param(True, 're-estimate biases at every episode start')
+    status_period_s: float = _param(1.0, 'period of the /diagnostics status (s)')
+
+
+@dataclass(frozen=True)
+class SyncMonitorSettings:
+    """Parameters of the sync monitor."""
+
+    config: str = _param('', 'sensor-suite YAML file (default: the installed humanoid.yaml)')
+    sync_config: str = _param('', 'thresholds YAML (default: the installed sync.yaml)')
+    period_s: float = _param(1.0, 'period of the /diagnostics publication (s)')
+
+    def __post_init__(self) -> None:
+        """Check ranges."""
+        if not self.period_s > 0:
+            raise ConfigError('sync_monitor parameter period_s must be > 0')
+
+
+@dataclass(frozen=True)
+class TeleopSettings:
+    """Parameters of marker_teleop."""
+
+    taxonomy: str = _param('', 'phase-taxonomy YAML (default: the installed phases.yaml)')
+    teleop_config: str = _param('', 'key and button map (default: the installed teleop.yaml)')
+    events_topic: str = _param('/humanoid_data/events', 'topic of episode and label events')
+    joy_topic: str = _param('/joy', 'sensor_msgs/Joy topic of the pedal or controller')
+    recorder: str = _param('/recorder', 'recorder node, whose status the UI shows')
+    contact_monitor: str = _param('/contact_monitor', 'contact monitor node (tare service)')
+    task: str = _param('', 'task of the episodes (default: the taxonomy default task)')
+    instruction: str = _param('', 'language instruction (default: the task instruction)')
+    operator: str = _param('', 'operator name written into episode_start events')
+    ui: bool = _param(False, 'show the terminal UI and read keys (needs a terminal)')
+
+
 def settings_from(cls: type[S], values: Mapping[str, Any], source: str) -> S:
     """Build settings of type ``cls`` from a mapping, converting numbers as declared.
 

@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 from dataclasses import MISSING, fields
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -50,12 +50,16 @@ def make_executor(message_info: bool = False) -> Any:
     return EventsExecutor()
 
 
-def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> int:
+def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None,
+             step: Callable[[Node], bool] | None = None) -> int:
     """Initialise rclpy, spin the node in the main thread, shut down cleanly.
 
     SIGINT and SIGTERM only set a flag: the loop then ends, the node's ``close()`` runs
     while the context is still valid (a recorder finishes its bags, the simulator writes
     its ledger), and only then is rclpy shut down.
+
+    ``step``, when given, runs in the same loop after every spin (a terminal UI reading
+    keys); it returns False to end the loop.
 
     Returns:
         0 on a normal or interrupted end, 1 when the node reported a HumanoidDataError.
@@ -76,7 +80,9 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> 
         # spin_once in a loop: EventsExecutor.spin() on Kilted's wheels did not return on
         # shutdown; this loop works for both executors and sees the stop flag.
         while not stop.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
+            executor.spin_once(timeout_sec=0.1 if step is None else 0.02)
+            if step is not None and not step(node):
+                break
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except HumanoidDataError as err:
@@ -145,3 +151,20 @@ def events_qos(depth: int = 1000) -> QoSProfile:
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                       reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def diagnostic_status(name: str, level: int, message: str, hardware_id: str,
+                      values: Mapping[str, object]) -> Any:
+    """Return a ``diagnostic_msgs/DiagnosticStatus`` with its values as strings."""
+    from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+    return DiagnosticStatus(level=bytes([level]), name=name, message=message,
+                            hardware_id=hardware_id,
+                            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+
+
+def publish_diagnostics(node: Node, publisher: Any, statuses: Sequence[Any]) -> None:
+    """Publish statuses as one ``DiagnosticArray`` stamped with the node's clock."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    array = DiagnosticArray(status=list(statuses))
+    array.header.stamp = node.get_clock().now().to_msg()
+    publisher.publish(array)
