@@ -48,6 +48,9 @@ setup(
             'humanoid-data = humanoid_data.cli.main:main',
             'sim_robot = humanoid_data.nodes.sim_robot:main',
             'recorder = humanoid_data.nodes.recorder:main',
+            'contact_monitor = humanoid_data.nodes.contact_monitor:main',
+            'sync_monitor = humanoid_data.nodes.sync_monitor:main',
+            'marker_teleop = humanoid_data.nodes.marker_teleop:main',
         ],
     },
 )

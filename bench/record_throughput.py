@@ -52,7 +52,8 @@ def disk_write_mb_s(folder: Path, megabytes: int = 512) -> float:
 def run_scale(node, scale: float, seconds: float, publishers: int, out: Path) -> dict:
     """Record one episode at ``scale`` times the default rates; return its figures."""
     session = f'scale_{scale:g}x'
-    plan = session_plan(str(default_suite()), str(out), False, recorder={'session': session})
+    plan = session_plan(str(default_suite()), str(out), False, companions=False, teleop=False,
+                        recorder={'session': session})
     processes = start_all(plan, out / session / 'logs')
     recorder = psutil.Process(processes[-1].process.pid)
     start = node.create_client(Trigger, '/recorder/start_episode')

@@ -1,7 +1,13 @@
-"""Launch a recording session: the recorder, and optionally the simulated humanoid.
+"""Launch a recording session: recorder, contact and sync monitors, operator markers.
 
     ros2 launch humanoid_data record_session.launch.py \
         config:=/path/humanoid.yaml output_dir:=recordings sim:=true
+
+Arguments: ``sim`` also starts the simulated humanoid; ``companions`` (default true)
+starts contact_monitor and sync_monitor; ``teleop`` (default true) starts marker_teleop
+for pedals and service calls. For the keyboard UI, run ``humanoid-data teleop`` (or
+``ros2 run humanoid_data marker_teleop --ros-args -p ui:=true``) in a terminal, with
+``teleop:=false`` here.
 
 ``humanoid-data record`` starts the same nodes with the same parameters without
 ``ros2 launch`` (test/cli/test_launch_agreement.py keeps the two in agreement).
@@ -29,6 +35,10 @@ def generate_launch_description():
                               description='folder for session folders'),
         DeclareLaunchArgument('sim', default_value='false',
                               description='also start the simulated humanoid'),
+        DeclareLaunchArgument('companions', default_value='true',
+                              description='start contact_monitor and sync_monitor'),
+        DeclareLaunchArgument('teleop', default_value='true',
+                              description='start marker_teleop (pedal, services; no UI)'),
     ]
     if not (os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE')
             or os.environ.get('FASTRTPS_DEFAULT_PROFILES_FILE')):
@@ -39,6 +49,15 @@ def generate_launch_description():
         package='humanoid_data', executable='sim_robot', name='sim_robot', output='screen',
         parameters=[{'config': config}],
         condition=IfCondition(LaunchConfiguration('sim'))))
+    for executable in ('contact_monitor', 'sync_monitor'):
+        actions.append(Node(
+            package='humanoid_data', executable=executable, name=executable, output='screen',
+            parameters=[{'config': config}],
+            condition=IfCondition(LaunchConfiguration('companions'))))
+    actions.append(Node(
+        package='humanoid_data', executable='marker_teleop', name='marker_teleop',
+        output='screen', parameters=[{'ui': False}],
+        condition=IfCondition(LaunchConfiguration('teleop'))))
     actions.append(Node(
         package='humanoid_data', executable='recorder', name='recorder', output='screen',
         parameters=[{'config': config, 'output_dir': LaunchConfiguration('output_dir')}]))

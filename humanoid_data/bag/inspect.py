@@ -125,3 +125,27 @@ def inspect_bag(path: str | Path) -> BagReport:
     topics = [_topic_report(t, types[t], header[t], receive[t], sizes[t]) for t in sorted(types)]
     events.sort(key=lambda e: e.stamp_ns)
     return BagReport(str(path), round(duration, 3), total, topics, events, malformed)
+
+
+def read_events(path: str | Path) -> tuple[list[EventBase], int]:
+    """Read only the events of a bag, in stamp order, and count the malformed ones.
+
+    Raises:
+        BagError: The bag is missing, truncated or unreadable, naming the path.
+
+    """
+    path = Path(path)
+    events: list[EventBase] = []
+    malformed = 0
+    try:
+        with Reader(path) as reader:
+            conns = [c for c in reader.connections if c.msgtype == EVENT_TYPE]
+            for _, _, raw in reader.messages(connections=conns):
+                try:
+                    events.append(decode_event(string_payload(raw)))
+                except (DecodeError, EventError):
+                    malformed += 1
+    except (ReaderError, OSError, ValueError, KeyError) as err:
+        raise BagError(f'{path}: cannot read bag: {err}') from err
+    events.sort(key=lambda e: e.stamp_ns)
+    return events, malformed

@@ -19,11 +19,11 @@ from humanoid_data.core.config import load_suite
 from humanoid_data.dds import dds_environment
 from humanoid_data.errors import HumanoidDataError
 from humanoid_data.recording.session import default_session_name
-from humanoid_data.sim.compare import TopicComparison, compare, load_episodes
+from humanoid_data.sim.compare import (
+    EpisodeLabels, TopicComparison, compare, label_report, load_episodes)
 from humanoid_data.sim.truth import load_ledger
 
-TASK = 'pick_place_box'
-INSTRUCTION = 'Pick up the red box and put it down to the left.'
+INSTRUCTION = 'Pick up the red cube and put it down on the target to the left.'
 HOLD_S = 0.3   # the operator presses stop a moment after the robot is back at rest
 
 
@@ -43,7 +43,9 @@ def demo(out: Path, episodes: int, config: Path, *, session: str = '',
     session_dir = out / session
     truth_dir = session_dir / 'sim_truth'
     plan = record(config, out, sim=True, session=session,
-                  simulator={'truth_dir': str(truth_dir)})
+                  simulator={'truth_dir': str(truth_dir)},
+                  operator={'operator': 'demo_operator', 'instruction': INSTRUCTION,
+                            'tags': 'demo,sim'})
     suite = load_suite(config)
     processes = start_all(plan, session_dir / 'logs')
     dds_environment()
@@ -75,8 +77,9 @@ def _run_episodes(operator: ScriptedOperator, processes: list[Any], session_dir:
     def all_streams_seen() -> bool:
         return all(int(operator.status.get(f'{t} received', '0')) > 0 for t in topics)
 
-    with console.status('starting the simulated humanoid and the recorder'):
+    with console.status('starting the simulated humanoid, the recorder and companions'):
         spin_until(spin, all_streams_seen, 90.0, 'the recorder to receive every stream')
+        spin_until(spin, operator.ready, 30.0, 'marker_teleop services')
     columns = (TextColumn('[bold]{task.description}'), BarColumn(),
                TextColumn('{task.completed}/{task.total} episodes'), TimeElapsedColumn(),
                TextColumn('{task.fields[detail]}'))
@@ -90,7 +93,7 @@ def _run_episodes(operator: ScriptedOperator, processes: list[Any], session_dir:
                 f'drops={s.get("dropped_total", "?")} queue={s.get("queue_mib", "?")} MiB'))
 
         for index in range(episodes):
-            start = operator.start(TASK, INSTRUCTION)
+            start = operator.start()
             spin_until(spin, lambda: operator.task_done_after(start) is not None, 60.0,
                        'the simulated task to finish', tick)
             done = operator.task_done_after(start) or start
@@ -124,12 +127,27 @@ def render(rows: list[TopicComparison], console: Console) -> bool:
     return ok
 
 
+def render_labels(labels: list[EpisodeLabels], console: Console) -> None:
+    """Print per episode the labels it carries, scored against the simulator's truth."""
+    table = Table('episode', 'outcome', 'phase markers', 'marker delay p50 ms',
+                  'contacts true', 'detected', 'precision', 'recall', 'onset err p50 ms',
+                  'sync', title='labels in each episode bag vs ground truth')
+    for r in labels:
+        c = r.contact
+        table.add_row(r.episode_id, r.outcome, str(r.markers), f'{r.marker_error_ms:.0f}',
+                      str(c.true_count), str(c.detected_count), f'{c.precision:.3f}',
+                      f'{c.recall:.3f}', f'{c.summary()["onset_p50_ms"]:.1f}', r.sync_level)
+    console.print(table)
+
+
 def _run(args: argparse.Namespace) -> int:
     console = Console()
     session_dir, rows = demo(Path(args.out), args.episodes, Path(args.config),
                              session=args.session, console=console)
     console.print(f'session: {session_dir}')
-    return 0 if render(rows, console) else 1
+    ok = render(rows, console)
+    render_labels(label_report(session_dir), console)
+    return 0 if ok else 1
 
 
 def add_parsers(verbs: Any) -> None:

@@ -20,26 +20,38 @@ class NodeLaunch(NamedTuple):
     parameters: dict[str, Any]
 
 
-def session_plan(config: str, output_dir: str, sim: bool, *,
-                 recorder: Mapping[str, Any] | None = None,
-                 simulator: Mapping[str, Any] | None = None) -> list[NodeLaunch]:
+def session_plan(config: str, output_dir: str, sim: bool, *, companions: bool = True,
+                 teleop: bool = True, recorder: Mapping[str, Any] | None = None,
+                 simulator: Mapping[str, Any] | None = None,
+                 operator: Mapping[str, Any] | None = None) -> list[NodeLaunch]:
     """Return the nodes of a recording session.
 
     Args:
         config: Sensor-suite file given to every node.
         output_dir: Folder for session folders.
         sim: Also start the simulated humanoid.
+        companions: Start contact_monitor and sync_monitor.
+        teleop: Start marker_teleop without its terminal UI (pedal, services); run
+            ``humanoid-data teleop`` in a terminal for the keyboard UI instead.
         recorder: Extra recorder parameters.
         simulator: Extra simulator parameters.
+        operator: Extra marker_teleop parameters.
 
     Returns:
-        Nodes in start order (the simulator first, so the recorder finds its topics).
+        Nodes in start order: the simulator first, so the others find its topics; the
+        recorder last.
 
     """
     nodes = []
     if sim:
         nodes.append(NodeLaunch('sim_robot', 'sim_robot',
                                 {'config': config, **(simulator or {})}))
+    if companions:
+        nodes.append(NodeLaunch('contact_monitor', 'contact_monitor', {'config': config}))
+        nodes.append(NodeLaunch('sync_monitor', 'sync_monitor', {'config': config}))
+    if teleop:
+        nodes.append(NodeLaunch('marker_teleop', 'marker_teleop',
+                                {'ui': False, **(operator or {})}))
     nodes.append(NodeLaunch('recorder', 'recorder',
                             {'config': config, 'output_dir': output_dir, **(recorder or {})}))
     return nodes

@@ -30,7 +30,9 @@ def wait_for(processes: list[Any]) -> int:
 
 def record(config: Path, out: Path, *, sim: bool, session: str = '',
            recorder: dict[str, Any] | None = None,
-           simulator: dict[str, Any] | None = None) -> list[NodeLaunch]:
+           simulator: dict[str, Any] | None = None,
+           operator: dict[str, Any] | None = None, companions: bool = True,
+           teleop: bool = True) -> list[NodeLaunch]:
     """Validate inputs and return the session's node plan (what ``record`` starts).
 
     Raises:
@@ -41,14 +43,18 @@ def record(config: Path, out: Path, *, sim: bool, session: str = '',
     load_suite(config)
     ensure_writable(out)
     params = {'session': session or default_session_name(), **(recorder or {})}
-    return session_plan(str(config), str(out), sim, recorder=params, simulator=simulator)
+    return session_plan(str(config), str(out), sim, companions=companions, teleop=teleop,
+                        recorder=params, simulator=simulator, operator=operator)
 
 
 def _run_record(args: argparse.Namespace) -> int:
     plan = record(Path(args.config), Path(args.out), sim=args.sim, session=args.session,
                   recorder={'preroll_s': args.preroll, 'queue_mib': args.queue_mib,
                             'operator': args.operator, 'task': args.task,
-                            'instruction': args.instruction})
+                            'instruction': args.instruction},
+                  operator={'operator': args.operator, 'task': args.task,
+                            'instruction': args.instruction},
+                  companions=not args.no_companions, teleop=not args.no_teleop)
     print(f'recording into {Path(args.out) / plan[-1].parameters["session"]}; '
           'Ctrl-C to finish')
     return wait_for(start_all(plan))
@@ -74,6 +80,10 @@ def add_parsers(verbs: Any) -> None:
     rec.add_argument('--operator', default='', help='operator name')
     rec.add_argument('--task', default='', help='default task')
     rec.add_argument('--instruction', default='', help='default language instruction')
+    rec.add_argument('--no-companions', action='store_true',
+                     help='do not start contact_monitor and sync_monitor')
+    rec.add_argument('--no-teleop', action='store_true',
+                     help='do not start marker_teleop (run `humanoid-data teleop` instead)')
     rec.set_defaults(run=_run_record)
 
     sim = verbs.add_parser('sim', help='run the simulated humanoid alone')

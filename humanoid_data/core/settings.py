@@ -113,6 +113,7 @@ class TeleopSettings:
     task: str = _param('', 'task of the episodes (default: the taxonomy default task)')
     instruction: str = _param('', 'language instruction (default: the task instruction)')
     operator: str = _param('', 'operator name written into episode_start events')
+    tags: str = _param('', 'comma-separated tags written into episode_start events')
     ui: bool = _param(False, 'show the terminal UI and read keys (needs a terminal)')
 
 

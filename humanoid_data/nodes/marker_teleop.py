@@ -48,8 +48,9 @@ class MarkerTeleop(Node):
         self.settings = declare_settings(self, TeleopSettings)
         self.taxonomy = load_taxonomy(self.settings.taxonomy or default_taxonomy())
         self.config = load_teleop_config(self.settings.teleop_config or default_teleop_config())
-        self.session = MarkerSession(self.taxonomy, self.settings.task,
-                                     self.settings.instruction, self.settings.operator)
+        self.session = MarkerSession(
+            self.taxonomy, self.settings.task, self.settings.instruction, self.settings.operator,
+            tuple(t.strip() for t in self.settings.tags.split(',') if t.strip()))
         self.joy = JoyMapper(self.config)
         self.events = self.create_publisher(String, self.settings.events_topic, events_qos())
         self.recent: deque[EventBase] = deque(maxlen=12)

@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import yaml
 
+from humanoid_data.bag.inspect import read_events
 from humanoid_data.core.config import SuiteConfig
+from humanoid_data.core.contact import ContactScore, intervals_from_events, score_contacts
+from humanoid_data.core.events import Boundary, Phase, Source
 from humanoid_data.sim.humanoid import Ledger
 
 
@@ -55,4 +59,36 @@ def compare(suite: SuiteConfig, episodes: list[dict], ledger: Ledger) -> list[To
             nbytes += entry.get('bytes', 0)
         rows.append(TopicComparison(stream.topic, stream.name, stream.required, published,
                                     recorded, dropped, gaps, round(nbytes / 1e6, 2)))
+    return rows
+
+
+class EpisodeLabels(NamedTuple):
+    """What one recorded episode carries as labels, scored against the ground truth."""
+
+    episode_id: str
+    outcome: str
+    markers: int                 # operator phase events
+    marker_error_ms: float       # median |operator phase begin - true begin|
+    contact: ContactScore        # contact_monitor against sim_truth
+    sync_level: str
+
+
+def label_report(session: Path) -> list[EpisodeLabels]:
+    """Score every kept episode's operator markers and detected contacts against truth."""
+    rows = []
+    for meta in load_episodes(session):
+        events, _ = read_events(session / meta['episode_id'])
+        begin, end = meta['start_ns'] - meta['preroll_ns'], meta['stop_ns']
+        inside = [e for e in events if begin <= e.stamp_ns <= end]
+        truth = intervals_from_events(inside, Source.SIM_TRUTH, end)
+        found = intervals_from_events(inside, Source.CONTACT_MONITOR, end)
+        true_begin = {e.name: e.stamp_ns for e in inside if isinstance(e, Phase)
+                      and e.source == Source.SIM_TRUTH and e.boundary == Boundary.BEGIN}
+        markers = [e for e in inside if isinstance(e, Phase) and e.source == Source.OPERATOR]
+        errors = [abs(e.stamp_ns - true_begin[e.name]) / 1e6 for e in markers
+                  if e.boundary == Boundary.BEGIN and e.name in true_begin]
+        rows.append(EpisodeLabels(
+            meta['episode_id'], meta.get('outcome') or '', len(markers),
+            float(np.median(errors)) if errors else float('nan'),
+            score_contacts(found, truth), (meta.get('sync') or {}).get('level', '')))
     return rows

@@ -75,17 +75,20 @@ def _evaluate(actions, arguments):
     return nodes
 
 
-@pytest.mark.parametrize('sim', [True, False])
-def test_launch_file_matches_record_plan(monkeypatch, tmp_path, sim):
+@pytest.mark.parametrize('sim, companions, teleop', [
+    (True, True, True), (False, True, True), (True, False, False), (False, False, True)])
+def test_launch_file_matches_record_plan(monkeypatch, tmp_path, sim, companions, teleop):
     _stub_modules(monkeypatch, str(tmp_path))
     spec = importlib.util.spec_from_file_location('record_session_launch', LAUNCH_FILE)
     launch_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(launch_module)
     actions = launch_module.generate_launch_description()
-    arguments = {'config': '/robot/suite.yaml', 'output_dir': '/data/rec',
-                 'sim': 'true' if sim else 'false'}
+    flag = {True: 'true', False: 'false'}
+    arguments = {'config': '/robot/suite.yaml', 'output_dir': '/data/rec', 'sim': flag[sim],
+                 'companions': flag[companions], 'teleop': flag[teleop]}
     from_launch = _evaluate(actions, arguments)
-    plan = session_plan('/robot/suite.yaml', '/data/rec', sim)
+    plan = session_plan('/robot/suite.yaml', '/data/rec', sim, companions=companions,
+                        teleop=teleop)
     assert from_launch == [('humanoid_data', n.executable, n.name, n.parameters) for n in plan]
 
 
