@@ -34,7 +34,7 @@ setup(
     ],
     extras_require={
         'ros': ROS,
-        'test': ['pytest>=7', 'hypothesis>=6', 'flake8>=6', 'pydocstyle>=6',
+        'test': ['pytest>=7', 'hypothesis>=6', 'pexpect>=4.8', 'flake8>=6', 'pydocstyle>=6',
                  'ros-ament-flake8', 'ros-ament-pep257'],
     },
     zip_safe=True,

@@ -52,7 +52,13 @@ def disk_write_mb_s(folder: Path, megabytes: int = 512) -> float:
 def run_scale(node, scale: float, seconds: float, publishers: int, out: Path) -> dict:
     """Record one episode at ``scale`` times the default rates; return its figures."""
     session = f'scale_{scale:g}x'
-    plan = session_plan(str(default_suite()), str(out), False, companions=False, teleop=False,
+    # The recorder is told the scaled rates, so its stamp-gap counts use the right periods.
+    suite = yaml.safe_load(default_suite().read_text())
+    for stream in suite['streams']:
+        stream['rate_hz'] *= scale
+    config = out / f'{session}.yaml'
+    config.write_text(yaml.safe_dump(suite))
+    plan = session_plan(str(config), str(out), False, companions=False, teleop=False,
                         recorder={'session': session})
     processes = start_all(plan, out / session / 'logs')
     recorder = psutil.Process(processes[-1].process.pid)
@@ -113,7 +119,7 @@ def run_scale(node, scale: float, seconds: float, publishers: int, out: Path) ->
         'scale': scale,
         'mb_s': megabytes / duration,
         'msgs_s': meta['messages'] / duration,
-        'offered': expected * scale,
+        'offered': expected,
         'messages': meta['messages'],
         'dropped': meta['dropped'],
         'missing': meta['missing_by_stamps'],

@@ -57,6 +57,7 @@ class ContactMonitorNode(Node):
             message_class('diagnostic_msgs/msg/DiagnosticArray'), '/diagnostics', 10)
         self.create_timer(self.settings.status_period_s, self._publish_status)
         self.published = 0
+        self.malformed_events = 0
         self._warned: set[str] = set()
         self.get_logger().info(f'watching {len(self.monitor.streams)} contact channels '
                                f'(thresholds {config.source})')
@@ -79,8 +80,10 @@ class ContactMonitorNode(Node):
     def _on_event(self, msg: String) -> None:
         try:
             event = decode_event(msg.data)
-        except EventError:
-            return   # the recorder counts malformed events
+        except EventError as err:
+            self.malformed_events += 1
+            self._warn_once('malformed', f'{self.settings.events_topic}: event ignored: {err}')
+            return
         if (isinstance(event, EpisodeStart) and self.settings.tare_on_start
                 and event.source != Source.SIM_TRUTH):
             self.monitor.tare()
@@ -96,7 +99,8 @@ class ContactMonitorNode(Node):
             if count:
                 self._warn_once(f'nan:{topic}', f'{topic}: samples with NaN or inf skipped')
         bad = sum(invalid.values()) + sum(self.monitor.undecodable.values())
-        values: dict[str, object] = {'events_published': self.published}
+        values: dict[str, object] = {'events_published': self.published,
+                                     'malformed_events': self.malformed_events}
         for topic, detector in self.monitor.detectors.items():
             state = 'contact' if detector.switch.active else (
                 'idle' if detector.tared else 'taring')

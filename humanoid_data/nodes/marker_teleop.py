@@ -58,6 +58,7 @@ class MarkerTeleop(Node):
         self.sync: dict[str, tuple[int, str, dict[str, str]]] = {}
         self.contact: dict[str, str] = {}
         self._started_ns = time.time_ns()
+        self.malformed_events = 0
         services = {'start_episode': Command(Action.START),
                     'end_success': Command(Action.SUCCESS),
                     'abort': Command(Action.ABORT), 'discard': Command(Action.DISCARD),
@@ -145,7 +146,9 @@ class MarkerTeleop(Node):
     def _on_event(self, msg: String) -> None:
         try:
             event = decode_event(msg.data)
-        except EventError:
+        except EventError as err:
+            self.malformed_events += 1
+            self.session.message = f'malformed event ignored: {err}'
             return
         if event.stamp_ns >= self._started_ns:
             self.recent.append(event)

@@ -18,21 +18,10 @@ from humanoid_data.cli.demo import demo  # noqa: E402
 from humanoid_data.cli.operator import spin_until  # noqa: E402
 from humanoid_data.cli.plan import session_plan  # noqa: E402
 from humanoid_data.cli.processes import NodeProcess  # noqa: E402
-from humanoid_data.dds import dds_environment  # noqa: E402
 from humanoid_data.nodes.runtime import message_class, publisher_qos  # noqa: E402
 from humanoid_data.core.config import load_suite  # noqa: E402
 from humanoid_data.sim.compare import label_report  # noqa: E402
 from humanoid_data.sim.humanoid import SimulatedHumanoid  # noqa: E402
-
-
-@pytest.fixture
-def ros_node():
-    dds_environment()
-    rclpy.init()
-    node = rclpy.create_node('test_driver')
-    yield node
-    node.destroy_node()
-    rclpy.try_shutdown()
 
 
 def _call(node, client, timeout=30.0):

@@ -1,0 +1,150 @@
+"""Companions over real DDS: the teleop UI in a pseudo-terminal, Joy buttons, sync faults."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+pexpect = pytest.importorskip('pexpect')
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from sensor_msgs.msg import Joy  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from humanoid_data.cli.operator import spin_until  # noqa: E402
+from humanoid_data.cli.plan import NodeLaunch  # noqa: E402
+from humanoid_data.cli.processes import NodeProcess  # noqa: E402
+from humanoid_data.core.events import (  # noqa: E402
+    Boundary, EpisodeEnd, EpisodeStart, Note, Outcome, Phase, decode_event)
+from humanoid_data.dds import dds_environment  # noqa: E402
+from humanoid_data.nodes.runtime import events_qos  # noqa: E402
+
+
+class Events:
+    """Collects the operator's events from the events topic."""
+
+    def __init__(self, node) -> None:
+        self.items = []
+        node.create_subscription(String, '/humanoid_data/events',
+                                 lambda m: self.items.append(decode_event(m.data)),
+                                 events_qos())
+
+
+def _spin(node, child=None):
+    def once():
+        rclpy.spin_once(node, timeout_sec=0.02)
+        if child is not None:   # keep reading the UI so its writes never block
+            try:
+                child.read_nonblocking(1 << 16, timeout=0)
+            except (pexpect.TIMEOUT, pexpect.EOF):
+                pass
+    return once
+
+
+def test_terminal_ui_marks_an_episode_end_to_end(ros_node, taxonomy):
+    events = Events(ros_node)
+    child = pexpect.spawn(
+        sys.executable, ['-m', 'humanoid_data.nodes.marker_teleop', '--ros-args',
+                         '-p', 'ui:=true', '-p', 'operator:=pty'],
+        env=dds_environment(dict(os.environ)), dimensions=(50, 150), encoding='utf-8',
+        timeout=60)
+    try:
+        child.expect('q quit')           # the help line is drawn
+        spin = _spin(ros_node, child)
+
+        def press(keys, count):
+            child.send(keys)
+            spin_until(spin, lambda: len(events.items) >= count, 30.0, f'events after {keys!r}')
+
+        press('s', 1)
+        press('1', 2)
+        press(' ', 4)
+        press('ngrip ok\r', 5)
+        child.send('f')
+        child.expect('failure mode')
+        press('2', 7)
+        child.send('q')
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    start, reach, reach_end, grasp, note, grasp_end, end = events.items
+    assert isinstance(start, EpisodeStart) and start.operator == 'pty'
+    assert (reach.name, reach.boundary) == ('reach', Boundary.BEGIN)
+    assert (reach_end.name, reach_end.boundary, grasp.name) == ('reach', Boundary.END, 'grasp')
+    assert isinstance(note, Note) and note.text == 'grip ok'
+    assert isinstance(grasp_end, Phase) and grasp_end.boundary == Boundary.END
+    assert isinstance(end, EpisodeEnd) and end.outcome == Outcome.FAILURE
+    assert end.failure_mode == taxonomy.failure_names[1]
+    stamps = [e.stamp_ns for e in events.items]
+    assert stamps == sorted(stamps) and all(e.taxonomy == taxonomy.version
+                                            for e in events.items)
+
+
+def test_joy_buttons_and_services_drive_markers(ros_node, tmp_path, taxonomy):
+    events = Events(ros_node)
+    teleop = NodeProcess(NodeLaunch('marker_teleop', 'marker_teleop', {'ui': False}),
+                         tmp_path / 'logs')
+    try:
+        joy = ros_node.create_publisher(Joy, '/joy', 50)
+        fail = ros_node.create_client(Trigger, '/marker_teleop/failure/collision')
+        spin = _spin(ros_node)
+        spin_until(spin, lambda: joy.get_subscription_count() > 0
+                   and fail.service_is_ready(), 60.0, 'marker_teleop')
+        pressed = []
+
+        def pedal(buttons):
+            msg = Joy(buttons=buttons)
+            msg.header.stamp = ros_node.get_clock().now().to_msg()
+            pressed.append(msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec)
+            joy.publish(msg)
+
+        pedal([0, 1, 0, 0])     # right pedal: start
+        spin_until(spin, lambda: len(events.items) >= 1, 30.0, 'episode start')
+        pedal([0, 0, 0, 0])
+        pedal([1, 0, 0, 0])     # left pedal: first phase
+        spin_until(spin, lambda: len(events.items) >= 2, 30.0, 'phase begin')
+        future = fail.call_async(Trigger.Request())
+        spin_until(spin, future.done, 30.0, 'failure service')
+        assert future.result().success
+        spin_until(spin, lambda: len(events.items) >= 4, 30.0, 'episode end')
+    finally:
+        assert teleop.stop() == 0
+    start, phase, phase_end, end = events.items
+    assert start.stamp_ns == pressed[0] and phase.stamp_ns == pressed[2]
+    assert (phase.name, phase_end.boundary) == ('reach', Boundary.END)
+    assert end.outcome == Outcome.FAILURE and end.failure_mode == 'collision'
+
+
+def test_sync_monitor_reports_injected_faults(ros_node, tmp_path, light_suite_file):
+    faults = '{imu: {latency_ms: 400}, joint_states: {silent_after_s: 1.0}}'
+    sim = NodeProcess(NodeLaunch('sim_robot', 'sim_robot', {
+        'config': str(light_suite_file), 'autoplay': True, 'faults': faults}),
+        tmp_path / 'logs')
+    monitor = NodeProcess(NodeLaunch('sync_monitor', 'sync_monitor', {
+        'config': str(light_suite_file)}), tmp_path / 'logs')
+    seen: dict[str, tuple[int, str]] = {}
+
+    def on_diagnostics(msg):
+        for status in msg.status:
+            if status.name.startswith('humanoid_data/sync: '):
+                seen[status.name.split(': ', 1)[1]] = (status.level[0], status.message)
+
+    ros_node.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 50)
+    try:
+        def faults_seen():
+            imu, joints = seen.get('imu', (0, '')), seen.get('joint_states', (0, ''))
+            return (imu[0] == 2 and 'latency' in imu[1]
+                    and joints[0] == 2 and 'silent' in joints[1])
+        deadline = time.monotonic() + 90
+        spin_until(_spin(ros_node), faults_seen, deadline - time.monotonic(),
+                   'ERROR for the late IMU and the silent joint states')
+    finally:
+        assert monitor.stop() == 0
+        assert sim.stop() == 0
+    assert {'wrist_left_ft', 'tactile_right_thumb'} <= set(seen)
