@@ -37,6 +37,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/record_throughput.py
+	$(PY) bench/companions.py
 
 clean:
 	rm -rf $(VENV) demo_output build *.egg-info .pytest_cache
