@@ -111,7 +111,7 @@ def run_scale(node, scale: float, seconds: float, publishers: int, out: Path) ->
     skipped = 0
     for i in range(publishers):
         report = json.loads((out / f'{session}_replay_{i}.json').read_text())
-        skipped += sum(report['skipped'].values())
+        skipped += sum(report['skipped'].values()) + sum(report['failed'].values())
     megabytes = meta['bag']['bytes'] / 1e6
     duration = (meta['stop_ns'] - meta['start_ns'] + meta['preroll_ns']) / 1e9
     expected = sum(v.get('expected', 0) for v in meta['topics'].values())
@@ -155,7 +155,7 @@ def main() -> None:
             print(f"{r['scale']:g}x: {r['mb_s']:.1f} MB/s ({r['mb_s'] / disk:.2f} of disk), "
                   f"{r['msgs_s']:.0f} msgs/s, recorded {r['messages']} of "
                   f"{r['offered']:.0f} scheduled ({r['messages'] / r['offered']:.3f}), "
-                  f"{r['skipped_by_publishers']} not sent in time by the publishers, "
+                  f"{r['skipped_by_publishers']} not sent by the publishers (late or refused), "
                   f"dropped {r['dropped']} {r['drops'] or ''}, missing by stamps "
                   f"{r['missing']}, recorder CPU {100 * r['recorder_cpu']:.0f}%, publishers "
                   f"CPU {100 * r['publisher_cpu']:.0f}%, recorder peak RSS "

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import rclpy
+from rclpy.subscription import RCLError  # the C extension error, exported there
 
 from humanoid_data.bag.stamps import with_header_stamp
 from humanoid_data.core.config import load_suite
@@ -83,6 +84,7 @@ def main() -> None:
         for s in mine}
     published = {s.topic: 0 for s in mine}
     skipped = {s.topic: 0 for s in mine}
+    failed = {s.topic: 0 for s in mine}
     try:
         while not all(p.get_subscription_count() for p in publishers.values()):
             rclpy.spin_once(node, timeout_sec=0.05)
@@ -102,12 +104,17 @@ def main() -> None:
                 skipped[topic] += 1
             if not now - stamp > LATE_NS:
                 bucket = templates[topic]
-                publishers[topic].publish(with_header_stamp(bucket[k % len(bucket)], stamp))
-                published[topic] += 1
+                try:
+                    publishers[topic].publish(with_header_stamp(bucket[k % len(bucket)], stamp))
+                except RCLError:    # the middleware refused (e.g. shared memory full)
+                    failed[topic] += 1
+                else:
+                    published[topic] += 1
             if stamp + periods[topic] < end:
                 heapq.heappush(due, (stamp + periods[topic], topic, k + 1))
     finally:
-        Path(args.report).write_text(json.dumps({'published': published, 'skipped': skipped}))
+        Path(args.report).write_text(json.dumps(
+            {'published': published, 'skipped': skipped, 'failed': failed}))
         node.destroy_node()
         rclpy.try_shutdown()
 

@@ -10,6 +10,7 @@ from typing import Any, Callable, NamedTuple, Union
 
 import numpy as np
 
+from humanoid_data.bag.fastcdr import image_array, wrench_arrays
 from humanoid_data.bag.typestore import typestore_for
 from humanoid_data.errors import DecodeError
 
@@ -210,6 +211,14 @@ def decode(raw: bytes | memoryview, msgtype: str) -> Decoded:
         DecodeError: Unsupported type, or bytes that do not deserialize.
 
     """
+    if msgtype == 'geometry_msgs/msg/WrenchStamped':
+        fast = wrench_arrays(raw)
+        if fast is not None:
+            return WrenchSample(*fast)
+    elif msgtype == 'sensor_msgs/msg/Image':
+        image = image_array(raw)
+        if image is not None:
+            return ImageArray(*image)
     try:
         convert = _DECODERS[msgtype]
     except KeyError:

@@ -94,3 +94,31 @@ def test_fixed_layouts_equal_full_serialization():
         encode.image(STAMP, 'pad', pad, '32FC1')
     assert encode.imu_layout('imu').fill(STAMP, [0, 0, 0, 1], [1, 2, 3], [4, 5, 6]) == \
         encode.imu(STAMP, 'imu', [0, 0, 0, 1], [1, 2, 3], [4, 5, 6])
+
+
+@pytest.mark.parametrize('frame', ['', 'a', 'ab', 'abc', 'wrist_right_ft_link'])
+def test_fast_paths_agree_with_rosbags(frame):
+    from humanoid_data.bag import decode as module
+    from humanoid_data.bag.typestore import typestore_for
+
+    def generic(raw, msgtype):
+        return module._DECODERS[msgtype](typestore_for().deserialize_cdr(raw, msgtype))
+
+    raw = encode.wrench(STAMP, frame, [1.5, -2.0, 3.25], [0.1, 0.2, -0.3])
+    fast, slow = decode(raw, 'geometry_msgs/msg/WrenchStamped'), generic(
+        raw, 'geometry_msgs/msg/WrenchStamped')
+    assert (fast.header_ns, fast.frame_id) == (slow.header_ns, slow.frame_id) == (STAMP, frame)
+    np.testing.assert_array_equal(fast.force, slow.force)
+    np.testing.assert_array_equal(fast.torque, slow.torque)
+    rng = np.random.default_rng(len(frame))
+    for encoding, pixels in [('rgb8', rng.integers(0, 255, (3, 5, 3), np.uint8)),
+                             ('mono8', rng.integers(0, 255, (3, 5), np.uint8)),
+                             ('16UC1', rng.integers(0, 9999, (3, 5), np.uint16)),
+                             ('32FC1', rng.normal(size=(4, 4)).astype(np.float32))]:
+        raw = encode.image(STAMP, frame, pixels, encoding)
+        fast = decode(raw, 'sensor_msgs/msg/Image')
+        slow = generic(raw, 'sensor_msgs/msg/Image')
+        assert (fast.header_ns, fast.frame_id, fast.encoding) == (
+            slow.header_ns, slow.frame_id, slow.encoding)
+        np.testing.assert_array_equal(fast.pixels, slow.pixels)
+        np.testing.assert_array_equal(fast.pixels, pixels)
