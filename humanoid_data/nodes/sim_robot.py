@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rclpy.node import Node
@@ -16,11 +17,12 @@ from std_msgs.msg import String
 
 from humanoid_data.core.config import load_suite
 from humanoid_data.core.events import EpisodeStart, Source, decode_event, encode_event
+from humanoid_data.core.phases import load_taxonomy
 from humanoid_data.core.settings import SimSettings
 from humanoid_data.errors import EventError
 from humanoid_data.nodes.runtime import (
     declare_settings, events_qos, message_class, publisher_qos, run_node)
-from humanoid_data.resources import default_suite
+from humanoid_data.resources import default_suite, default_taxonomy
 from humanoid_data.sim.faults import parse_faults
 from humanoid_data.sim.humanoid import SimulatedHumanoid
 from humanoid_data.sim.scenario import CYCLE_S
@@ -49,6 +51,8 @@ class SimRobot(Node):
         self.create_subscription(String, self.settings.events_topic, self._on_event,
                                  events_qos())
         self.truth = TruthLog(Path(self.settings.truth_dir)) if self.settings.truth_dir else None
+        # Ground truth is labelled under the default guideline, whose phases it follows.
+        self.taxonomy = load_taxonomy(default_taxonomy()).version
         self._lock = threading.Lock()
         self._running = True
         self._thread = threading.Thread(target=self._produce, name='sim_producer', daemon=True)
@@ -89,6 +93,7 @@ class SimRobot(Node):
                     f'simulation fell {behind_ms:.0f} ms behind real time; {skipped} samples '
                     'skipped so far (CPU starved)', throttle_duration_sec=2.0)
             for event in truth:
+                event = replace(event, taxonomy=self.taxonomy)
                 self.events.publish(String(data=encode_event(event)))
                 if self.truth is not None:
                     self.truth.write(event)
