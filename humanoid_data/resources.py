@@ -62,3 +62,8 @@ def default_sync_config() -> Path:
 def default_teleop_config() -> Path:
     """The default operator key and button mapping."""
     return share_file('config/teleop.yaml')
+
+
+def default_dataset_config() -> Path:
+    """The default dataset-conversion config."""
+    return share_file('config/dataset.yaml')

@@ -15,6 +15,7 @@ from humanoid_data import __version__
 from humanoid_data.core.config import SuiteConfig
 from humanoid_data.errors import BagError
 
+SUITE_FILE = 'suite.yaml'
 DISCARDED = 'discarded'
 _EPISODE = re.compile(r'^episode_(\d{4,})$')
 
@@ -76,6 +77,13 @@ class Session:
             'created': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'),
             'streams': [s.name for s in suite.streams],
         })
+        # The suite travels with its recordings: the converter reads it from here.
+        source = Path(suite.source)
+        if source.is_file():
+            try:
+                (self.path / SUITE_FILE).write_text(source.read_text())
+            except OSError as err:
+                raise BagError(f'{self.path / SUITE_FILE}: cannot write: {err.strerror}') from err
 
     def _episode_dirs(self) -> list[Path]:
         dirs = [p for p in self.path.iterdir() if p.is_dir()]
