@@ -1,4 +1,5 @@
-"""``humanoid-data demo``: simulated humanoid + recorder + scripted operator, N episodes."""
+"""``humanoid-data demo``: simulated humanoid, recorder, companions, scripted operator;
+N episodes, then their LeRobot v3 and HDF5 datasets, validated."""
 
 from __future__ import annotations
 
@@ -12,13 +13,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from humanoid_data.cli.convert import run_convert
 from humanoid_data.cli.operator import ScriptedOperator, spin_until
 from humanoid_data.cli.processes import start_all, stop_all
 from humanoid_data.cli.record import default_suite_argument, record
 from humanoid_data.core.config import load_suite
+from humanoid_data.dataset.validate import validate
 from humanoid_data.dds import dds_environment
 from humanoid_data.errors import HumanoidDataError
 from humanoid_data.recording.session import default_session_name
+from humanoid_data.resources import (
+    default_contact_config, default_dataset_config, default_taxonomy)
 from humanoid_data.sim.compare import (
     EpisodeLabels, TopicComparison, compare, label_report, load_episodes)
 from humanoid_data.sim.truth import load_ledger
@@ -147,7 +152,26 @@ def _run(args: argparse.Namespace) -> int:
     console.print(f'session: {session_dir}')
     ok = render(rows, console)
     render_labels(label_report(session_dir), console)
-    return 0 if ok else 1
+    if args.no_convert:
+        return 0 if ok else 1
+    return 0 if convert_and_validate(session_dir, Path(args.out), console) and ok else 1
+
+
+def convert_and_validate(session_dir: Path, out: Path, console: Console) -> bool:
+    """Convert the demo session to LeRobot v3 and HDF5, validate both; return success."""
+    valid = True
+    for fmt in ('lerobot', 'hdf5'):
+        target = out / f'{session_dir.name}_{fmt}'
+        result = run_convert([str(session_dir)], target, fmt,
+                             config=default_dataset_config(), taxonomy=default_taxonomy(),
+                             contact=default_contact_config(), jobs=2, console=console)
+        problems = validate(target)
+        for problem in problems:
+            console.print(f'[red]problem:[/] {problem}')
+        ok = not problems and not result.failed and bool(result.converted)
+        console.print(f'{target}: ' + ('[green]valid[/]' if ok else '[red]not valid[/]'))
+        valid &= ok
+    return valid
 
 
 def add_parsers(verbs: Any) -> None:
@@ -157,6 +181,8 @@ def add_parsers(verbs: Any) -> None:
     parser.add_argument('--out', default='demo_output', help='folder for the session')
     parser.add_argument('--episodes', type=int, default=3, help='number of episodes')
     parser.add_argument('--session', default='', help='session folder name')
+    parser.add_argument('--no-convert', action='store_true',
+                        help='stop after recording (no dataset conversion)')
     parser.add_argument('--config', default=default_suite_argument(),
                         help='sensor-suite YAML')
     parser.set_defaults(run=_run)

@@ -1,4 +1,5 @@
-"""``humanoid-data``: one command with verbs (demo, record, sim, teleop, inspect)."""
+"""``humanoid-data``: one command with verbs (demo, record, sim, teleop, inspect, convert,
+validate)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 from typing import Sequence
 
 from humanoid_data import __version__
-from humanoid_data.cli import demo, inspect, record, teleop
+from humanoid_data.cli import convert, demo, inspect, record, teleop
 from humanoid_data.errors import HumanoidDataError
 
 
@@ -18,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         description='Record teleoperated humanoid demonstrations and turn them into data.')
     parser.add_argument('--version', action='version', version=f'humanoid_data {__version__}')
     verbs = parser.add_subparsers(dest='verb', required=True, metavar='VERB')
-    for module in (demo, record, teleop, inspect):
+    for module in (demo, record, teleop, inspect, convert):
         module.add_parsers(verbs)
     return parser
 

@@ -57,6 +57,7 @@ class DatasetConfig:
 
     fps: float
     streams: tuple[StreamPlan, ...]
+    reference: str = ''
     lidar: LidarOptions = field(default_factory=LidarOptions)
     video: VideoOptions = field(default_factory=VideoOptions)
     lerobot: LeRobotOptions = field(default_factory=LeRobotOptions)
@@ -142,7 +143,7 @@ def parse_dataset_config(data: object, source: str = '<memory>') -> DatasetConfi
     """
     if not isinstance(data, dict):
         raise ConfigError(f'{source}: expected a mapping at the top level')
-    allowed = {'fps', 'streams', 'lidar', 'video', 'lerobot', 'quality'}
+    allowed = {'fps', 'reference', 'streams', 'lidar', 'video', 'lerobot', 'quality'}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(f'{source}: unknown key {unknown[0]!r}; allowed: '
@@ -154,11 +155,14 @@ def parse_dataset_config(data: object, source: str = '<memory>') -> DatasetConfi
     if not isinstance(raw_streams, dict) or not raw_streams:
         raise ConfigError(f'{source}: streams: expected a mapping of stream name to plan')
     streams = tuple(_stream(str(n), r, f'{source}: streams.{n}') for n, r in raw_streams.items())
+    reference = data.get('reference', '') or ''
+    if reference and reference not in {s.stream for s in streams}:
+        raise ConfigError(f'{source}: reference: {reference!r} is not one of the streams')
     keys = [s.key for s in streams]
     if len(set(keys)) != len(keys):
         raise ConfigError(f'{source}: streams: two streams share a dataset key')
     return DatasetConfig(
-        float(fps), streams,
+        float(fps), streams, str(reference),
         _section(LidarOptions, data, 'lidar', source),  # type: ignore[arg-type]
         _section(VideoOptions, data, 'video', source),  # type: ignore[arg-type]
         _section(LeRobotOptions, data, 'lerobot', source),  # type: ignore[arg-type]

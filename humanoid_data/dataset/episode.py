@@ -147,6 +147,14 @@ def assemble(episode_dir: str | Path, config: DatasetConfig, taxonomy: Taxonomy,
                                         if required else 0)
     stop_ns = meta.get('stop_ns') or (max(max(e.header_ns) for e in required)
                                       if required else 0)
+    reference = by_name.get(config.reference)
+    if reference is not None and reference.header_ns:
+        # Start on the reference stream's first sample (a camera trigger), so its frames
+        # land on the grid with no residual.
+        stamps = np.sort(np.asarray(reference.header_ns, dtype=np.int64))
+        after = stamps[stamps >= int(start_ns)]
+        if len(after):
+            start_ns = int(after[0])
     instants = timeline(int(start_ns), int(stop_ns), config.fps) if stop_ns else \
         np.empty(0, np.int64)
     data = EpisodeData(reader, str(meta.get('episode_id') or reader.path.name),

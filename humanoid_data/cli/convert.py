@@ -1,0 +1,91 @@
+"""``humanoid-data convert`` and ``humanoid-data validate``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from humanoid_data.dataset.batch import FORMATS, ConvertResult, convert, find_episodes
+from humanoid_data.dataset.validate import validate
+from humanoid_data.errors import ConfigError
+from humanoid_data.resources import (
+    default_contact_config, default_dataset_config, default_taxonomy)
+
+
+def _default(finder: Any, fallback: str) -> str:
+    try:
+        return str(finder())
+    except ConfigError:   # only matters if used
+        return fallback
+
+
+def run_convert(sources: list[str], out: Path, fmt: str, *, config: Path, taxonomy: Path,
+                contact: Path, jobs: int, console: Console) -> ConvertResult:
+    """Convert with a progress bar; print the summary table."""
+    total = len(find_episodes(sources))
+    columns = (TextColumn(f'[bold]converting to {fmt}'), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn('{task.fields[last]}'))
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task('convert', total=total, last='')
+
+        def tick(episode: str, state: str) -> None:
+            progress.update(bar, advance=1, last=f'{Path(episode).name}: {state}')
+
+        result = convert(sources, out, fmt, config, taxonomy, contact, jobs, tick)
+    table = Table('episode', 'result', 'why', title=f'{fmt} dataset in {out}')
+    for name in result.converted:
+        table.add_row(name, 'flagged' if name in result.flagged else 'converted', '')
+    for name, reasons in result.rejected.items():
+        table.add_row(name, '[yellow]rejected[/]', '; '.join(reasons))
+    for name, reason in result.failed.items():
+        table.add_row(name, '[red]failed[/]', reason)
+    console.print(table)
+    console.print(f'{len(result.converted)} converted ({len(result.flagged)} flagged), '
+                  f'{len(result.rejected)} rejected, {len(result.failed)} failed, '
+                  f'{len(result.resumed)} reused from an earlier run')
+    return result
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    result = run_convert(args.sources, Path(args.out), args.format, config=Path(args.config),
+                         taxonomy=Path(args.taxonomy), contact=Path(args.contact),
+                         jobs=args.jobs, console=Console())
+    return 1 if result.failed else 0
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    problems = validate(args.dataset)
+    console = Console()
+    for problem in problems:
+        console.print(f'[red]problem:[/] {problem}')
+    console.print(f'{args.dataset}: ' + ('[green]valid[/]' if not problems
+                                         else f'[red]{len(problems)} problems[/]'))
+    return 1 if problems else 0
+
+
+def add_parsers(verbs: Any) -> None:
+    """Register ``convert`` and ``validate``."""
+    parser = verbs.add_parser('convert', help='episode bags -> LeRobot v3 or HDF5 dataset')
+    parser.add_argument('sources', nargs='+', metavar='SRC',
+                        help='episode folders, session folders or folders of sessions')
+    parser.add_argument('--out', required=True, help='dataset folder')
+    parser.add_argument('--format', choices=FORMATS, default='lerobot')
+    parser.add_argument('--config', default=_default(default_dataset_config,
+                                                     'config/dataset.yaml'),
+                        help='dataset.yaml')
+    parser.add_argument('--taxonomy', default=_default(default_taxonomy, 'config/phases.yaml'))
+    parser.add_argument('--contact', default=_default(default_contact_config,
+                                                      'config/contact.yaml'),
+                        help='contact.yaml for the offline re-detection')
+    parser.add_argument('-j', '--jobs', type=int, default=min(4, os.cpu_count() or 1),
+                        help='episodes converted in parallel')
+    parser.set_defaults(run=_run_convert)
+    check = verbs.add_parser('validate', help='check a converted dataset')
+    check.add_argument('dataset', help='LeRobot dataset folder, or HDF5 file / folder')
+    check.set_defaults(run=_run_validate)

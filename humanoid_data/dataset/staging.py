@@ -1,0 +1,206 @@
+"""Per-episode conversion into a staging folder; the writers pack staged episodes.
+
+Converting an episode is the expensive, parallel part (reading the bag, aligning,
+decoding and encoding images); packing many staged episodes into LeRobot's multi-episode
+files or one HDF5 file is cheap and runs once, in episode order, so the output does not
+depend on which worker finished first. A staged episode is keyed by its bag (file names,
+sizes, modification times) and the conversion settings, so a rerun skips it.
+
+Staged episode folder::
+
+    episode.json        summary: ids, task, instruction, outcome, verdict and reasons,
+                        frames, fps, video frame times, keys and names
+    frames.npz          per-frame columns (timeline, numeric keys, labels, validity)
+    stamps.npz          per stream: stamp used, residual, valid (sidecar)
+    labels.json         phase segments, contact intervals, disagreements, events
+    quality.json        metrics, flags, rejections
+    <key>.mp4           one video per camera (LeRobot)
+    images.h5           depth frames, and for HDF5 the camera frames, one chunk per frame
+    lidar.npz           cropped, voxel-downsampled scans the frames use
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from humanoid_data import __version__
+from humanoid_data.bag.decode import ImageArray, PointCloudArray
+from humanoid_data.core.config import Modality
+from humanoid_data.core.contact import ContactConfig
+from humanoid_data.core.events import encode_event
+from humanoid_data.core.phases import Taxonomy
+from humanoid_data.dataset.config import DatasetConfig
+from humanoid_data.dataset.episode import EpisodeData, FramePlan, assemble
+from humanoid_data.errors import HumanoidDataError
+
+SUMMARY = 'episode.json'
+IMAGES = 'images.h5'      # depth (both formats) and, for HDF5, the camera images
+
+
+def episode_key(episode_dir: Path, config: DatasetConfig, fmt: str) -> str:
+    """Resume key: the bag's files (names, sizes, times), the settings and the format."""
+    h = hashlib.sha256(f'{fmt}/{config.digest}/{__version__}'.encode())
+    for path in sorted(episode_dir.iterdir()):
+        if path.is_file():
+            stat = path.stat()
+            h.update(f'{path.name}:{stat.st_size}:{stat.st_mtime_ns}'.encode())
+    return h.hexdigest()[:20]
+
+
+def _video_writer(path: Path, plan: FramePlan, config: DatasetConfig) -> Any:
+    import av  # only needed when writing LeRobot videos
+    os.environ.setdefault('SVT_LOG', '1')   # errors only from the AV1 encoder
+    container = av.open(str(path), 'w')
+    rate = int(round(config.fps))
+    stream = container.add_stream(config.video.codec, rate=rate)
+    stream.width, stream.height = plan.width, plan.height
+    stream.pix_fmt = config.video.pix_fmt
+    stream.options = {'crf': str(config.video.crf), 'g': str(config.video.gop)}
+    return container, stream
+
+
+def _rgb(image: ImageArray) -> np.ndarray:
+    pixels = image.pixels
+    if image.encoding == 'bgr8':
+        return pixels[..., ::-1]
+    if pixels.ndim == 2:
+        return np.repeat(pixels[..., None], 3, axis=2)
+    return pixels
+
+
+def _frames_of(data: EpisodeData, plan: FramePlan):
+    """Decoded messages for every frame, in frame order (pass 2, one message at a time)."""
+    wanted = set(int(i) for i in plan.index)
+    positions: dict[int, list[int]] = {}
+    for frame, index in enumerate(plan.index):
+        positions.setdefault(int(index), []).append(frame)
+    pending: dict[int, Any] = {}
+    next_frame = 0
+    for index, value in data.reader.read(plan.topic, wanted):
+        for frame in positions[index]:
+            pending[frame] = value
+        while next_frame in pending:
+            yield next_frame, pending.pop(next_frame)
+            next_frame += 1
+
+
+def _encode_video(data: EpisodeData, plan: FramePlan, path: Path,
+                  config: DatasetConfig) -> list[float]:
+    """Encode one camera; return each encoded frame's presentation time (s)."""
+    import av
+    container, stream = _video_writer(path, plan, config)
+    try:
+        for frame, image in _frames_of(data, plan):
+            video_frame = av.VideoFrame.from_ndarray(_rgb(image), format='rgb24')
+            video_frame.pts = frame
+            for packet in stream.encode(video_frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    finally:
+        container.close()
+    with av.open(str(path)) as video:
+        base = video.streams.video[0].time_base
+        return [float(f.pts * base) for f in video.decode(video=0)]
+
+
+def _write_images(data: EpisodeData, plan: FramePlan, path: Path) -> None:
+    """Write one camera's frames into ``path`` (HDF5), one frame per chunk, as they come."""
+    import h5py
+    with h5py.File(path, 'a') as h5:
+        dataset = None
+        for frame, image in _frames_of(data, plan):
+            pixels = image.pixels if plan.modality == Modality.DEPTH else _rgb(image)
+            if dataset is None:
+                dataset = h5.create_dataset(
+                    plan.key, shape=(data.frame_count,) + pixels.shape, dtype=pixels.dtype,
+                    chunks=(1,) + pixels.shape, compression='gzip', compression_opts=4)
+            dataset[frame] = pixels
+
+
+def _lidar(data: EpisodeData, plan: FramePlan, config: DatasetConfig) -> dict[str, np.ndarray]:
+    """Cropped, voxel-downsampled clouds of the LiDAR scans the frames use (open3d)."""
+    import open3d as o3d
+    box = o3d.geometry.AxisAlignedBoundingBox(np.array(config.lidar.crop_min),
+                                              np.array(config.lidar.crop_max))
+    clouds: dict[str, np.ndarray] = {}
+    wanted = set(int(i) for i in plan.index)
+    for index, cloud in data.reader.read(plan.topic, wanted):
+        assert isinstance(cloud, PointCloudArray)
+        xyz = np.stack([cloud.points[c].astype(np.float64) for c in ('x', 'y', 'z')], axis=1)
+        pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz[np.isfinite(xyz).all(1)]))
+        pcd = pcd.crop(box).voxel_down_sample(config.lidar.voxel_m)
+        clouds[f'scan_{index:06d}'] = np.asarray(pcd.points, dtype=np.float32)
+    clouds['frame_scan'] = plan.index.astype(np.int64)
+    return clouds
+
+
+def stage_episode(episode_dir: Path, staging: Path, config: DatasetConfig, taxonomy: Taxonomy,
+                  contact_config: ContactConfig, fmt: str) -> dict[str, Any]:
+    """Convert one episode into ``staging`` (created) and return its summary.
+
+    Raises:
+        HumanoidDataError: The episode cannot be read or its streams do not fit.
+
+    """
+    data = assemble(episode_dir, config, taxonomy, contact_config)
+    staging.mkdir(parents=True, exist_ok=True)
+    meta = data.meta
+    summary: dict[str, Any] = {
+        'source': str(episode_dir), 'session': data.session, 'episode_id': data.episode_id,
+        'task': meta.get('task') or taxonomy.default_task,
+        'instruction': meta.get('instruction') or taxonomy.task().instruction,
+        'operator': meta.get('operator') or '', 'outcome': meta.get('outcome'),
+        'failure_mode': meta.get('failure_mode'), 'tags': meta.get('tags') or [],
+        'taxonomy': meta.get('taxonomy') or taxonomy.version,
+        'robot': data.reader.suite.robot, 'fps': config.fps, 'frames': data.frame_count,
+        'start_ns': int(data.instants_ns[0]) if data.frame_count else None,
+        'verdict': data.quality.verdict, 'flags': data.quality.flags,
+        'rejected': data.quality.rejected, 'notes': data.notes,
+        'names': data.names, 'phase_names': data.phase_names, 'channels': data.channels,
+        'bag_bytes': data.reader.bag_bytes, 'videos': {}, 'images': {},
+    }
+    if data.quality.verdict != 'rejected':
+        _stage_frames(data, staging, config, fmt, summary)
+    (staging / 'quality.json').write_text(json.dumps(
+        {'metrics': data.quality.metrics, 'flags': data.quality.flags,
+         'rejected': data.quality.rejected}, indent=1))
+    (staging / SUMMARY).write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _stage_frames(data: EpisodeData, staging: Path, config: DatasetConfig, fmt: str,
+                  summary: dict[str, Any]) -> None:
+    columns = {f'col:{k}': v.astype(np.float32) for k, v in data.columns.items()}
+    valid = {f'valid:{k}': v for k, v in data.valid.items()}
+    np.savez_compressed(staging / 'frames.npz', instants_ns=data.instants_ns,
+                        phase_index=data.phase_index, contact=data.contact, **columns, **valid)
+    np.savez_compressed(staging / 'stamps.npz', **{
+        f'{stream}.{name}': arr for stream, d in data.stamps.items() for name, arr in d.items()})
+    segments = [s._asdict() for s in data.segments]
+    (staging / 'labels.json').write_text(json.dumps({
+        'phase_segments': segments,
+        'truth_phase_segments': [s._asdict() for s in data.truth_segments],
+        'contacts': {k: [i._asdict() for i in v] for k, v in data.contacts.items()},
+        'contact_disagreements': data.disagreements,
+        'events': [json.loads(encode_event(e)) for e in data.reader.events],
+    }, indent=1))
+    for plan in data.frames:
+        if plan.modality == Modality.LIDAR:
+            np.savez_compressed(staging / 'lidar.npz', **_lidar(data, plan, config))
+        elif plan.modality == Modality.DEPTH or fmt == 'hdf5':
+            _write_images(data, plan, staging / IMAGES)
+            summary['images'][plan.key] = {'modality': plan.modality.value,
+                                           'shape': [plan.height, plan.width]}
+        else:
+            times = _encode_video(data, plan, staging / f'{plan.key}.mp4', config)
+            if len(times) != data.frame_count:
+                raise HumanoidDataError(f'{plan.key}: encoded {len(times)} frames for '
+                                        f'{data.frame_count}')
+            summary['videos'][plan.key] = {'times': times, 'shape': [plan.height, plan.width]}

@@ -1,0 +1,177 @@
+"""Check a converted dataset: structure, indices, timestamp grid, videos, labels, stats.
+
+``validate(path)`` returns the list of problems (empty when the dataset is sound). A
+LeRobot v3 folder (meta/info.json) and an HDF5 file (or a folder holding
+``dataset.hdf5``) are both understood.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def validate(path: str | Path) -> list[str]:
+    """Return every problem found in the dataset at ``path``."""
+    path = Path(path)
+    if (path / 'meta' / 'info.json').is_file():
+        return _lerobot(path)
+    target = path / 'dataset.hdf5' if path.is_dir() else path
+    if target.is_file() and target.suffix in ('.hdf5', '.h5'):
+        return _hdf5(target)
+    return [f'{path}: neither a LeRobot dataset (meta/info.json) nor an HDF5 file']
+
+
+def _lerobot(root: Path) -> list[str]:
+    import pyarrow.parquet as pq
+    problems: list[str] = []
+    info = json.loads((root / 'meta' / 'info.json').read_text())
+    for key in ('codebase_version', 'fps', 'features', 'data_path', 'total_episodes',
+                'total_frames', 'chunks_size'):
+        if key not in info:
+            problems.append(f'meta/info.json: missing {key!r}')
+    if problems:
+        return problems
+    if info['codebase_version'] != 'v3.0':
+        problems.append(f'meta/info.json: codebase_version {info["codebase_version"]!r}')
+    fps = float(info['fps'])
+    for name in ('stats.json', 'tasks.parquet'):
+        if not (root / 'meta' / name).is_file():
+            problems.append(f'meta/{name}: missing')
+    episodes_files = sorted((root / 'meta' / 'episodes').glob('chunk-*/file-*.parquet'))
+    data_files = sorted((root / 'data').glob('chunk-*/file-*.parquet'))
+    if info['total_episodes'] == 0:
+        return problems
+    if not episodes_files or not data_files:
+        return problems + ['meta/episodes or data parquet files missing']
+    episodes = [row for f in episodes_files for row in pq.read_table(f).to_pylist()]
+    data = {}
+    for f in data_files:
+        table = pq.read_table(f, columns=['index', 'episode_index', 'frame_index',
+                                          'timestamp', 'phase_index'])
+        for column in table.column_names:
+            data.setdefault(column, []).append(table[column].to_numpy())
+    columns = {k: np.concatenate(v) for k, v in data.items()}
+    n = len(columns['index'])
+    if n != info['total_frames']:
+        problems.append(f'data: {n} frames, info.json says {info["total_frames"]}')
+    if not np.array_equal(columns['index'], np.arange(n)):
+        problems.append('data: index is not contiguous from 0')
+    if [e['episode_index'] for e in episodes] != list(range(len(episodes))):
+        problems.append('meta/episodes: episode_index is not contiguous from 0')
+    if len(episodes) != info['total_episodes']:
+        problems.append(f'meta/episodes: {len(episodes)} rows, info.json says '
+                        f'{info["total_episodes"]}')
+    stats = json.loads((root / 'meta' / 'stats.json').read_text()) \
+        if (root / 'meta' / 'stats.json').is_file() else {}
+    for key, feature in info['features'].items():
+        if feature['dtype'] in ('float32', 'video') and key not in stats:
+            problems.append(f'meta/stats.json: no statistics for {key}')
+    for episode in episodes:
+        problems.extend(_episode(root, info, episode, columns, fps))
+    return problems
+
+
+def _episode(root: Path, info: dict, episode: dict, columns: dict[str, np.ndarray],
+             fps: float) -> list[str]:
+    problems = []
+    index = episode['episode_index']
+    lo, hi = episode['dataset_from_index'], episode['dataset_to_index']
+    where = f'episode {index}'
+    if hi - lo != episode['length']:
+        problems.append(f'{where}: length {episode["length"]} but indices {lo}..{hi}')
+    if not np.all(columns['episode_index'][lo:hi] == index):
+        problems.append(f'{where}: frames {lo}..{hi} carry another episode_index')
+    frames = columns['frame_index'][lo:hi]
+    if not np.array_equal(frames, np.arange(hi - lo)):
+        problems.append(f'{where}: frame_index is not 0..{hi - lo - 1}')
+    grid = (np.arange(hi - lo) / fps).astype(np.float32)
+    if not np.allclose(columns['timestamp'][lo:hi], grid, atol=1e-4):
+        problems.append(f'{where}: timestamps are not frame_index / fps')
+    sidecar = root / 'humanoid_data' / f'episode_{index:06d}'
+    labels_file = sidecar / 'labels.json'
+    if not labels_file.is_file():
+        problems.append(f'{where}: sidecar {labels_file.relative_to(root)} missing')
+    else:
+        problems.extend(_labels(where, json.loads(labels_file.read_text()),
+                                json.loads((sidecar / 'episode.json').read_text()),
+                                columns['phase_index'][lo:hi], fps))
+    for key, feature in info['features'].items():
+        if feature['dtype'] != 'video':
+            continue
+        video = root / info['video_path'].format(
+            video_key=key, chunk_index=episode[f'videos/{key}/chunk_index'],
+            file_index=episode[f'videos/{key}/file_index'])
+        problems.extend(_video(where, video, episode, key, hi - lo, fps))
+    return problems
+
+
+def _labels(where: str, labels: dict, summary: dict, phase_index: np.ndarray,
+            fps: float) -> list[str]:
+    problems = []
+    names = summary['phase_names']
+    if len(phase_index) and (phase_index.max() >= len(names) or phase_index.min() < -1):
+        problems.append(f'{where}: phase_index outside -1..{len(names) - 1}')
+    start = summary.get('start_ns') or 0
+    for segment in labels['phase_segments']:
+        if segment['name'] not in names:
+            continue
+        k0 = int(np.ceil((segment['begin_ns'] - start) * fps / 1e9))
+        k1 = int(np.ceil((segment['end_ns'] - start) * fps / 1e9))
+        inside = phase_index[max(k0, 0):max(min(k1, len(phase_index)), 0)]
+        if len(inside) and not np.all(inside == names.index(segment['name'])):
+            problems.append(f'{where}: phase_index disagrees with segment '
+                            f'{segment["name"]} ({segment["source"]})')
+    return problems
+
+
+def _video(where: str, video: Path, episode: dict, key: str, length: int,
+           fps: float) -> list[str]:
+    import av
+    if not video.is_file():
+        return [f'{where}: video {video} missing']
+    start = episode[f'videos/{key}/from_timestamp']
+    end = episode[f'videos/{key}/to_timestamp']
+    with av.open(str(video)) as container:
+        base = container.streams.video[0].time_base
+        times = [float(f.pts * base) for f in container.decode(video=0)]
+    inside = [t for t in times if start - 1e-6 <= t < end - 1e-6]
+    problems = []
+    if len(inside) != length:
+        problems.append(f'{where}: {key} has {len(inside)} frames in '
+                        f'[{start:.3f}, {end:.3f}) s, the episode {length}')
+    elif not np.allclose(np.array(inside) - start, np.arange(length) / fps, atol=0.5 / fps):
+        problems.append(f'{where}: {key} frame times are off the 1/fps grid')
+    return problems
+
+
+def _hdf5(path: Path) -> list[str]:
+    import h5py
+    problems = []
+    with h5py.File(path, 'r') as h5:
+        if 'data' not in h5 or 'mask' not in h5:
+            return [f'{path}: missing data/ or mask/']
+        demos = list(h5['data'].keys())
+        total = 0
+        for name in demos:
+            group = h5['data'][name]
+            n = int(group.attrs.get('num_samples', -1))
+            total += max(n, 0)
+            for dataset_name in ('actions', 'timestamps', 'labels/phase_index'):
+                if dataset_name not in group:
+                    problems.append(f'{path}: {name}/{dataset_name} missing')
+                elif len(group[dataset_name]) != n:
+                    problems.append(f'{path}: {name}/{dataset_name} has '
+                                    f'{len(group[dataset_name])} rows, num_samples {n}')
+            for obs_name, dataset in group['obs'].items():
+                if len(dataset) != n:
+                    problems.append(f'{path}: {name}/obs/{obs_name} has {len(dataset)} rows, '
+                                    f'num_samples {n}')
+        if int(h5['data'].attrs.get('total', -1)) != total:
+            problems.append(f'{path}: data.attrs total != sum of num_samples')
+        masked = {m.decode() for key in ('train', 'valid') for m in h5['mask'][key][()]}
+        if masked != set(demos):
+            problems.append(f'{path}: mask/train + mask/valid do not cover every demo')
+    return problems
