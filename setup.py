@@ -31,6 +31,10 @@ setup(
         'opencv-python>=4.8',
         'psutil>=5.9',
         'rich>=13',
+        'pyarrow>=14',
+        'av>=12',
+        'h5py>=3.8',
+        'open3d>=0.18',
     ],
     extras_require={
         'ros': ROS,

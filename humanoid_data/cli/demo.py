@@ -1,5 +1,8 @@
-"""``humanoid-data demo``: simulated humanoid, recorder, companions, scripted operator;
-N episodes, then their LeRobot v3 and HDF5 datasets, validated."""
+"""``humanoid-data demo``: the whole chain on the simulated humanoid.
+
+Simulated humanoid, recorder, companions and a scripted operator record N episodes;
+then the session becomes a LeRobot v3 and an HDF5 dataset, both validated.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""``humanoid-data``: one command with verbs (demo, record, sim, teleop, inspect, convert,
-validate)."""
+"""``humanoid-data``: one command with verbs.
+
+demo, record, sim, teleop, inspect, convert, validate.
+"""
 
 from __future__ import annotations
 

@@ -11,9 +11,9 @@ clock (header stamps). Each stream is brought onto those instants by a policy:
 ``as_of`` makes any policy causal: only samples stamped at or before the instant are
 used (nearest and interpolate then become hold), so a frame never sees the future.
 A frame is valid for a stream when the sample(s) it uses lie within ``tolerance`` of the
-instant (for interpolation: both neighbours); otherwise the stream's value at that frame is missing (NaN or a -1 index),
-never invented. Every frame keeps, per stream, the stamp it used and the residual
-(instant minus that stamp).
+instant (for interpolation: both neighbours); otherwise the stream's value at that frame
+is missing (NaN or a -1 index), never invented. Every frame keeps, per stream, the
+stamp it used and the residual (instant minus that stamp).
 """
 
 from __future__ import annotations

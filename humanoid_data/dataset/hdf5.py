@@ -33,7 +33,7 @@ FILE = 'dataset.hdf5'
 
 
 def obs_name(key: str) -> str:
-    """Dataset key to robomimic observation name: ``observation.images.head`` -> ``images_head``."""
+    """Dataset key to robomimic name: ``observation.images.head`` -> ``images_head``."""
     return key.removeprefix('observation.').replace('.', '_')
 
 

@@ -1,0 +1,225 @@
+"""Offline conversion: recorded episodes -> LeRobot v3 and HDF5, read back; bad input.
+
+The session is recorded without DDS: the simulated humanoid feeds the recorder engine on
+a fake clock (as in test/recording), with its ground truth and operator markers on the
+events topic, so the bags are exactly what the recorder writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from humanoid_data.bag import encode
+from humanoid_data.bag.decode import decode
+from humanoid_data.core.config import load_suite
+from humanoid_data.core.contact import Interval, score_contacts
+from humanoid_data.core.events import Phase, Source, encode_event
+from humanoid_data.core.settings import RecorderSettings
+from humanoid_data.core.topics import topics_for
+from humanoid_data.dataset.batch import convert
+from humanoid_data.dataset.validate import validate
+from humanoid_data.recording.engine import RecorderEngine
+from humanoid_data.recording.session import Session
+from humanoid_data.sim.humanoid import SimulatedHumanoid
+from humanoid_data.sim.scenario import CYCLE_S
+
+av = pytest.importorskip('av')
+
+MS = 1_000_000
+REPO = Path(__file__).resolve().parents[2]
+T0 = 10 ** 15
+KEEP = ('wrist_right_rgb', 'joint_states', 'joint_command', 'wrist_right_ft',
+        'tactile_right_index', 'tactile_right_thumb', 'imu')
+DATASET = {
+    'fps': 30, 'reference': 'wrist_right_rgb',
+    'streams': {
+        'wrist_right_rgb': {'key': 'observation.images.wrist_right', 'policy': 'nearest',
+                            'tolerance_ms': 20, 'required': True},
+        'joint_states': {'key': 'observation.state', 'policy': 'interpolate',
+                         'tolerance_ms': 10, 'required': True},
+        'joint_command': {'key': 'action', 'policy': 'hold', 'as_of': True,
+                          'tolerance_ms': 50, 'required': True},
+        'wrist_right_ft': {'key': 'observation.wrench.right', 'policy': 'interpolate',
+                           'tolerance_ms': 5},
+        'tactile_right_index': {'key': 'observation.tactile.right_index',
+                                'policy': 'interpolate', 'tolerance_ms': 10},
+        'imu': {'key': 'observation.imu', 'policy': 'interpolate', 'tolerance_ms': 10},
+    },
+    'video': {'codec': 'libx264', 'crf': 23, 'gop': 2},
+}
+
+
+def record(root: Path, name: str, suite_file: Path, faults=None, episodes=1,
+           empty=False, nan_ft=False, swap_imu=False) -> tuple[Path, dict]:
+    """Record ``episodes`` pick-and-place cycles into ``root/name``; return what was sent."""
+    data = yaml.safe_load(suite_file.read_text())
+    data['streams'] = [s for s in data['streams'] if s['name'] in KEEP]
+    suite_path = root / f'{name}_suite.yaml'
+    suite_path.write_text(yaml.safe_dump(data))
+    suite = load_suite(suite_path)
+    now = [T0]
+    session = Session(root, name, suite)
+    engine = RecorderEngine(topics_for(suite), session, RecorderSettings(preroll_s=0.2),
+                            logging.getLogger('t'), clock=lambda: now[0])
+    index = {t.topic: i for i, t in enumerate(engine.topics)}
+    sim = SimulatedHumanoid(suite, start_ns=T0, faults=faults or {})
+    sent: dict[str, list] = {}
+    held = []
+
+    def run(ms):
+        for _ in range(ms):
+            now[0] += MS
+            for out in sim.step(now[0]):
+                data = out.data
+                count = len(sent.setdefault(out.topic, []))
+                if nan_ft and out.topic == '/wrist/right/ft' and count % 50 == 7:
+                    data = encode.wrench(out.stamp_ns, 'ft', [np.nan] * 3, [0.0] * 3)
+                if swap_imu and out.topic == '/imu' and count % 100 == 3:
+                    held.append(data)            # delivered after the next one
+                    sent[out.topic].append(data)
+                    continue
+                engine.offer(index[out.topic], data)
+                sent[out.topic].append(data)
+                if held and out.topic == '/imu':
+                    engine.offer(index[out.topic], held.pop())
+            for event in sim.truth_due(now[0]):
+                engine.offer(index['/humanoid_data/events'], encode.string(encode_event(event)))
+                if isinstance(event, Phase):    # the operator marks what they see, 40 ms late
+                    marker = replace(event, stamp_ns=event.stamp_ns + 40 * MS,
+                                     source=Source.OPERATOR)
+                    engine.offer(index['/humanoid_data/events'],
+                                 encode.string(encode_event(marker)))
+    run(300)
+    for _ in range(episodes):
+        engine.start_episode(task='pick_place')
+        if empty:
+            engine.stop_episode(outcome='aborted')
+            run(100)
+            continue
+        sim.play_cycle(now[0] + 200 * MS)
+        run(int((CYCLE_S + 0.5) * 1000))
+        engine.stop_episode(outcome='success')
+        run(200)
+    now[0] += 60_000 * MS
+    engine.close(timeout=60)
+    return session.path, {'sent': sent, 'sim': sim}
+
+
+@pytest.fixture(scope='module')
+def recorded(tmp_path_factory):
+
+    root = tmp_path_factory.mktemp('sessions')
+    path, info = record(root, 'good', REPO / 'config' / 'humanoid.yaml', episodes=2)
+    config = root / 'dataset.yaml'
+    config.write_text(yaml.safe_dump(DATASET))
+    return root, path, info, config
+
+
+def run_convert(recorded, sources, out, fmt, jobs=1):
+
+    config = recorded[3]
+    return convert(sources, out, fmt, config, REPO / 'config' / 'phases.yaml',
+                   REPO / 'config' / 'contact.yaml', jobs=jobs)
+
+
+def test_lerobot_round_trip(recorded, tmp_path):
+    root, session, info, _ = recorded
+    out = tmp_path / 'lerobot'
+    result = run_convert(recorded, [session], out, 'lerobot', jobs=2)
+    assert result.failed == {} and len(result.converted) == 2
+    assert validate(out) == []
+    meta = json.loads((out / 'meta' / 'info.json').read_text())
+    table = pq.read_table(out / 'data' / 'chunk-000' / 'file-000.parquet')
+    assert meta['total_frames'] == table.num_rows and meta['total_episodes'] == 2
+    np.testing.assert_array_equal(table['index'].to_numpy(), np.arange(table.num_rows))
+    episodes = pq.read_table(out / 'meta' / 'episodes' / 'chunk-000' / 'file-000.parquet')
+    first = episodes.to_pylist()[0]
+    n = first['length']
+    ts = table['timestamp'].to_numpy()[:n]
+    np.testing.assert_allclose(ts, np.arange(n) / 30.0, atol=1e-6)
+    # Video: one decoded frame per data frame, at k / fps.
+    video = out / 'videos' / 'observation.images.wrist_right' / 'chunk-000' / 'file-000.mp4'
+    with av.open(str(video)) as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) == n
+    assert abs(float(frames[-1].pts * frames[-1].time_base) - (n - 1) / 30.0) < 1e-6
+    # Values: the state at each frame is the published joint states interpolated there.
+    stamps = np.load(out / 'humanoid_data' / 'episode_000000' / 'stamps.npz')
+    sent = [decode(raw, 'sensor_msgs/msg/JointState') for raw in info['sent']['/joint_states']]
+    sent_t = np.array([s.header_ns for s in sent])
+    sent_q = np.array([s.position for s in sent])
+    state = np.stack(table['observation.state'].to_numpy(zero_copy_only=False)[:n])
+    used = stamps['joint_states.stamp_ns']
+    frame_t = used + stamps['joint_states.residual_ns']
+    expected = np.array([np.interp(frame_t, sent_t, sent_q[:, j]) for j in range(3)]).T
+    np.testing.assert_allclose(state[:, :3], expected, atol=1e-5)
+    # Labels: phases from the operator's markers, 40 ms after the truth.
+    labels = json.loads((out / 'humanoid_data' / 'episode_000000' / 'labels.json').read_text())
+    marks = {s['name']: s['begin_ns'] for s in labels['phase_segments']}
+    truth = {s['name']: s['begin_ns'] for s in labels['truth_phase_segments']}
+    assert set(marks) == set(truth) and all(marks[k] - truth[k] == 40 * MS for k in marks)
+    assert table['phase_index'].to_numpy()[:n].max() == 6
+    # Contacts re-detected offline agree with the ground truth.
+    found = [Interval(**c) for c in labels['contacts']['offline']]
+    watched = {'wrist/right', 'tactile/right/thumb', 'tactile/right/index'}
+    true = [Interval(**c) for c in labels['contacts']['sim_truth'] if c['channel'] in watched]
+    score = score_contacts(found, true)
+    assert score.true_count == 3 and score.precision == score.recall == 1.0
+    assert first['outcome'] == 'success'
+
+
+def test_hdf5_round_trip_and_resume(recorded, tmp_path):
+    root, session, info, _ = recorded
+    out = tmp_path / 'h5'
+    first = run_convert(recorded, [session], out, 'hdf5')
+    again = run_convert(recorded, [session], out, 'hdf5')
+    assert len(again.resumed) == 2 and again.converted == first.converted
+    assert validate(out) == []
+    with h5py.File(out / 'dataset.hdf5') as h5:
+        demo = h5['data/demo_0']
+        n = demo.attrs['num_samples']
+        assert demo['obs/images_wrist_right'].shape == (n, 240, 320, 3)
+        assert demo['obs/images_wrist_right'].chunks == (1, 240, 320, 3)
+        assert demo['actions'].shape == (n, 38)
+        assert demo['labels/phase_index'].shape == (n,)
+        assert sorted(m.decode() for m in h5['mask/train'][()]) == ['demo_0', 'demo_1']
+
+
+def test_bad_bags_are_isolated_with_reasons(recorded, tmp_path):
+
+    root, good, _, _ = recorded
+    suite_file = REPO / 'config' / 'humanoid.yaml'
+    bad = tmp_path / 'bad'
+    shutil.copytree(good, bad / 'truncated')
+    mcap = next((bad / 'truncated' / 'episode_0001').glob('*.mcap'))
+    mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])
+    record(bad, 'nan_ft', suite_file, nan_ft=True, swap_imu=True)
+    record(bad, 'empty', suite_file, empty=True)
+    other = bad / 'other_robot'
+    shutil.copytree(good, other)
+    data = yaml.safe_load((other / 'suite.yaml').read_text())
+    data['robot'] = 'another_robot'
+    data['streams'] = [s for s in data['streams'] if s['name'] != 'joint_command']
+    (other / 'suite.yaml').write_text(yaml.safe_dump(data))
+    result = run_convert(recorded, [bad], tmp_path / 'out', 'lerobot')
+    failed = {Path(k).parent.name: v for k, v in result.failed.items()}
+    assert 'truncated' in failed and 'cannot read bag' in failed['truncated']
+    assert str(mcap.parent) in failed['truncated']
+    assert 'other_robot' in failed and 'joint_command' in failed['other_robot']
+    assert any(k.startswith('empty/') for k in result.rejected)
+    assert 'nan_ft/episode_0001' in result.converted
+    assert validate(tmp_path / 'out') == []
+    report = json.loads((tmp_path / 'out' / 'humanoid_data' / 'report.json').read_text())
+    [nan_notes] = [r['notes'] for r in report if r['session'] == 'nan_ft']
+    assert any('/wrist/right/ft' in n and 'NaN' in n for n in nan_notes)
+    assert any('/imu' in n and 'out-of-order' in n for n in nan_notes)
