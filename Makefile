@@ -38,6 +38,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/record_throughput.py
 	$(PY) bench/companions.py
+	$(PY) bench/convert_throughput.py
 
 clean:
 	rm -rf $(VENV) demo_output build *.egg-info .pytest_cache

@@ -99,9 +99,9 @@ def _pauses(t_s: np.ndarray, idle: np.ndarray, pause_s: float) -> int:
         if still and start is None:
             start = times[i]
         elif not still and start is not None:
-            count += times[i] - start >= pause_s
+            count += int(times[i] - start >= pause_s)
             start = None
-    return count
+    return int(count)
 
 
 def assess(t_s: np.ndarray, q: np.ndarray, gates: QualityGates, *,

@@ -130,16 +130,18 @@ def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Pat
 def _collect(episode: Path, stage: Path, run: Callable[[], dict[str, Any]],
              staged: dict[Path, tuple[Path, dict[str, Any]]], result: ConvertResult,
              on_progress: Callable[[str, str], None]) -> None:
+    name = f'{episode.parent.name}/{episode.name}'
     try:
         summary = run()
     except HumanoidDataError as err:
-        result.failed[str(episode)] = str(err)
+        result.failed[name] = str(err)
         shutil.rmtree(stage, ignore_errors=True)
         on_progress(str(episode), 'failed')
         return
     except Exception as err:  # a bug or a library error must not stop the batch
-        result.failed[str(episode)] = f'{type(err).__name__}: {err} ' \
-                                      f'({traceback.format_exc(limit=2).splitlines()[-1]})'
+        where = traceback.extract_tb(err.__traceback__)[-1]
+        result.failed[name] = (f'{episode}: {type(err).__name__}: {err} '
+                               f'(at {Path(where.filename).name}:{where.lineno})')
         shutil.rmtree(stage, ignore_errors=True)
         on_progress(str(episode), 'failed')
         return

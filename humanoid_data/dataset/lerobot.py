@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from humanoid_data import __version__
 from humanoid_data.dataset.config import DatasetConfig
-from humanoid_data.dataset.staging import IMAGES
+from humanoid_data.dataset.staging import IMAGES, write_json
 
 CODEBASE_VERSION = 'v3.0'
 DATA_PATH = 'data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet'
@@ -214,7 +214,7 @@ def write_lerobot(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
             stats[key] = _merge_image_stats(parts)
         else:
             stats[key] = _merge_stats(parts)
-    (out / 'meta' / 'stats.json').write_text(json.dumps(stats, indent=1))
+    write_json(out / 'meta' / 'stats.json', stats)
     robot = kept[0][1]['robot'] if kept else ''
     info = {
         'codebase_version': CODEBASE_VERSION, 'robot_type': robot,

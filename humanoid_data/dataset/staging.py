@@ -43,6 +43,20 @@ SUMMARY = 'episode.json'
 IMAGES = 'images.h5'      # depth (both formats) and, for HDF5, the camera images
 
 
+def _plain(value: Any) -> Any:
+    """JSON fallback for numpy scalars and arrays."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f'{type(value).__name__} is not JSON serializable')
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write ``value`` as indented JSON; numpy values become plain numbers."""
+    path.write_text(json.dumps(value, indent=1, default=_plain))
+
+
 def episode_key(episode_dir: Path, config: DatasetConfig, fmt: str) -> str:
     """Resume key: the bag's files (names, sizes, times), the settings and the format."""
     h = hashlib.sha256(f'{fmt}/{config.digest}/{__version__}'.encode())
@@ -168,10 +182,10 @@ def stage_episode(episode_dir: Path, staging: Path, config: DatasetConfig, taxon
     }
     if data.quality.verdict != 'rejected':
         _stage_frames(data, staging, config, fmt, summary)
-    (staging / 'quality.json').write_text(json.dumps(
-        {'metrics': data.quality.metrics, 'flags': data.quality.flags,
-         'rejected': data.quality.rejected}, indent=1))
-    (staging / SUMMARY).write_text(json.dumps(summary, indent=1))
+    write_json(staging / 'quality.json', {'metrics': data.quality.metrics,
+                                          'flags': data.quality.flags,
+                                          'rejected': data.quality.rejected})
+    write_json(staging / SUMMARY, summary)
     return summary
 
 
@@ -184,13 +198,13 @@ def _stage_frames(data: EpisodeData, staging: Path, config: DatasetConfig, fmt: 
     np.savez_compressed(staging / 'stamps.npz', **{
         f'{stream}.{name}': arr for stream, d in data.stamps.items() for name, arr in d.items()})
     segments = [s._asdict() for s in data.segments]
-    (staging / 'labels.json').write_text(json.dumps({
+    write_json(staging / 'labels.json', {
         'phase_segments': segments,
         'truth_phase_segments': [s._asdict() for s in data.truth_segments],
         'contacts': {k: [i._asdict() for i in v] for k, v in data.contacts.items()},
         'contact_disagreements': data.disagreements,
         'events': [json.loads(encode_event(e)) for e in data.reader.events],
-    }, indent=1))
+    })
     for plan in data.frames:
         if plan.modality == Modality.LIDAR:
             np.savez_compressed(staging / 'lidar.npz', **_lidar(data, plan, config))

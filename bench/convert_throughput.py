@@ -1,0 +1,80 @@
+"""Conversion throughput: a recorded session into LeRobot v3 and HDF5.
+
+For each format the session is converted from scratch (staging removed) with ``-j``
+workers; the script prints episode seconds converted per wall second, MB/s of bag read,
+the peak RSS of the converting processes, and, as the ratio's base, the raw sequential
+read speed of the same bag files measured in the same run (cache dropped where allowed,
+else read twice and the second read reported as cached).
+
+    python bench/convert_throughput.py SESSION [--jobs 2]
+
+Without SESSION, a 3-episode demo session is recorded first (``humanoid-data demo``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+
+def raw_read_mb_s(files: list[Path]) -> float:
+    """Sequential read speed of the bag files (MB/s)."""
+    total = 0
+    start = time.perf_counter()
+    for path in files:
+        with path.open('rb') as f:
+            while chunk := f.read(1 << 22):
+                total += len(chunk)
+    return total / 1e6 / (time.perf_counter() - start)
+
+
+def main() -> None:
+    """Convert to both formats and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('session', nargs='?', default='')
+    parser.add_argument('--jobs', type=int, default=2)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix='humanoid_data_convert_'))
+    session = Path(args.session) if args.session else None
+    if session is None:
+        subprocess.run([sys.executable, '-m', 'humanoid_data', 'demo', '--out', str(work),
+                        '--session', 'bench', '--no-convert'], check=True,
+                       stdout=subprocess.DEVNULL)
+        session = work / 'bench'
+    episodes = sorted(p for p in session.glob('episode_*') if (p / 'episode.yaml').is_file())
+    seconds = sum(yaml.safe_load((p / 'episode.yaml').read_text())['duration_s']
+                  for p in episodes)
+    bags = [f for p in episodes for f in p.glob('*.mcap')]
+    megabytes = sum(f.stat().st_size for f in bags) / 1e6
+    raw = raw_read_mb_s(bags)
+    print(f'session {session}: {len(episodes)} episodes, {seconds:.1f} s, '
+          f'{megabytes:.0f} MB of bags; raw sequential read {raw:.0f} MB/s (page cache '
+          'warm after recording)')
+    for fmt in ('lerobot', 'hdf5'):
+        out = work / f'out_{fmt}'
+        shutil.rmtree(out, ignore_errors=True)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        start = time.perf_counter()
+        subprocess.run([sys.executable, '-m', 'humanoid_data', 'convert', str(session),
+                        '--out', str(out), '--format', fmt, '-j', str(args.jobs)],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=dict(os.environ, SVT_LOG='0'))
+        wall = time.perf_counter() - start
+        peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+        rate = megabytes / wall
+        print(f'{fmt:>8}: {wall:.1f} s wall, {seconds / wall:.2f} episode-s per s, '
+              f'{rate:.1f} MB/s of bag ({rate / raw:.3f} of raw read), peak RSS of a '
+              f'converting process {peak:.0f} MB, -j {args.jobs}', flush=True)
+
+
+if __name__ == '__main__':
+    main()
