@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import yaml
 
 
@@ -62,17 +62,27 @@ def main() -> None:
     for fmt in ('lerobot', 'hdf5'):
         out = work / f'out_{fmt}'
         shutil.rmtree(out, ignore_errors=True)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         start = time.perf_counter()
-        subprocess.run([sys.executable, '-m', 'humanoid_data', 'convert', str(session),
-                        '--out', str(out), '--format', fmt, '-j', str(args.jobs)],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       env=dict(os.environ, SVT_LOG='0'))
+        child = subprocess.Popen([sys.executable, '-m', 'humanoid_data', 'convert',
+                                  str(session), '--out', str(out), '--format', fmt,
+                                  '-j', str(args.jobs)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 env=dict(os.environ, SVT_LOG='0'))
+        peak = 0.0
+        tree = psutil.Process(child.pid)
+        while child.poll() is None:
+            try:
+                for proc in [tree] + tree.children(recursive=True):
+                    peak = max(peak, proc.memory_info().rss / 1e6)
+            except psutil.Error:
+                pass   # a worker ended between listing and reading
+            time.sleep(0.1)
         wall = time.perf_counter() - start
-        peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+        if child.returncode:
+            raise SystemExit(f'convert to {fmt} failed with status {child.returncode}')
         rate = megabytes / wall
         print(f'{fmt:>8}: {wall:.1f} s wall, {seconds / wall:.2f} episode-s per s, '
-              f'{rate:.1f} MB/s of bag ({rate / raw:.3f} of raw read), peak RSS of a '
+              f'{rate:.1f} MB/s of bag ({rate / raw:.3f} of raw read), peak RSS of one '
               f'converting process {peak:.0f} MB, -j {args.jobs}', flush=True)
 
 

@@ -30,6 +30,7 @@ from humanoid_data.dataset.batch import convert
 from humanoid_data.dataset.validate import validate
 from humanoid_data.recording.engine import RecorderEngine
 from humanoid_data.recording.session import Session
+from humanoid_data.sim.faults import StreamFault
 from humanoid_data.sim.humanoid import SimulatedHumanoid
 from humanoid_data.sim.scenario import CYCLE_S
 
@@ -205,6 +206,8 @@ def test_bad_bags_are_isolated_with_reasons(recorded, tmp_path):
     mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])
     record(bad, 'nan_ft', suite_file, nan_ft=True, swap_imu=True)
     record(bad, 'empty', suite_file, empty=True)
+    record(bad, 'no_command', suite_file,
+           faults={'joint_command': StreamFault(silent_after_s=0.0)})
     other = bad / 'other_robot'
     shutil.copytree(good, other)
     data = yaml.safe_load((other / 'suite.yaml').read_text())
@@ -217,6 +220,8 @@ def test_bad_bags_are_isolated_with_reasons(recorded, tmp_path):
     assert str(mcap.parent) in failed['truncated']
     assert 'other_robot' in failed and 'joint_command' in failed['other_robot']
     assert any(k.startswith('empty/') for k in result.rejected)
+    [why] = [v for k, v in result.rejected.items() if k.startswith('no_command/')]
+    assert any('required stream joint_command has no messages' in r for r in why)
     assert 'nan_ft/episode_0001' in result.converted
     assert validate(tmp_path / 'out') == []
     report = json.loads((tmp_path / 'out' / 'humanoid_data' / 'report.json').read_text())
