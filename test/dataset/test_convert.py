@@ -7,6 +7,8 @@ events topic, so the bags are exactly what the recorder writes.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import logging
 import shutil
@@ -228,3 +230,19 @@ def test_bad_bags_are_isolated_with_reasons(recorded, tmp_path):
     [nan_notes] = [r['notes'] for r in report if r['session'] == 'nan_ft']
     assert any('/wrist/right/ft' in n and 'NaN' in n for n in nan_notes)
     assert any('/imu' in n and 'out-of-order' in n for n in nan_notes)
+
+
+@pytest.mark.skipif(importlib.util.find_spec('lerobot') is None,
+                    reason='lerobot is not installed (it needs torch; not part of .[test])')
+def test_lerobot_library_loads_the_export(recorded, tmp_path):
+    """The lerobot library itself loads the export."""
+    module = importlib.import_module('lerobot.datasets.lerobot_dataset')
+    out = tmp_path / 'lerobot'
+    run_convert(recorded, [recorded[1]], out, 'lerobot')
+    dataset = module.LeRobotDataset('local/humanoid_data_test', root=out)
+    meta = json.loads((out / 'meta' / 'info.json').read_text())
+    assert len(dataset) == meta['total_frames'] and dataset.num_episodes == 2
+    item = dataset[5]
+    assert tuple(item['observation.images.wrist_right'].shape) == (3, 240, 320)
+    assert abs(float(item['timestamp']) - 5 / 30) < 1e-4
+    assert tuple(item['observation.state'].shape) == (76,)
