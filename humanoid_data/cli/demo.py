@@ -51,7 +51,9 @@ def demo(out: Path, episodes: int, config: Path, *, session: str = '',
     session_dir = out / session
     truth_dir = session_dir / 'sim_truth'
     plan = record(config, out, sim=True, session=session,
-                  simulator={'truth_dir': str(truth_dir)},
+                  # On a loaded machine the simulator publishes late rather than skip
+                  # samples, so the demo's episodes stay complete (latency shows it).
+                  simulator={'truth_dir': str(truth_dir), 'max_lag_s': 5.0},
                   operator={'operator': 'demo_operator', 'instruction': INSTRUCTION,
                             'tags': 'demo,sim'})
     suite = load_suite(config)

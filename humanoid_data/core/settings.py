@@ -65,6 +65,9 @@ class SimSettings:
     seed: int = _param(0, 'random seed')
     faults: str = _param('', 'YAML mapping stream -> faults (docs/config.md)')
     truth_dir: str = _param('', 'folder for truth.jsonl and the published ledger')
+    max_lag_s: float = _param(
+        0.5, 'a sample this overdue is skipped, as a real sensor would (CPU-starved '
+             'simulator); larger values publish late instead')
 
     def __post_init__(self) -> None:
         """Check ranges."""
@@ -72,6 +75,8 @@ class SimSettings:
             raise ConfigError('sim parameter rate_scale must be > 0')
         if self.noise < 0 or self.cycle_gap_s < 0 or self.task_lead_s < 0:
             raise ConfigError('sim parameters noise, cycle_gap_s, task_lead_s must be >= 0')
+        if not self.max_lag_s > 0:
+            raise ConfigError('sim parameter max_lag_s must be > 0')
 
 
 @dataclass(frozen=True)

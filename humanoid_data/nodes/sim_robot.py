@@ -41,7 +41,8 @@ class SimRobot(Node):
             suite = suite.scaled(self.settings.rate_scale)
         faults = parse_faults(self.settings.faults, {s.name for s in suite.streams})
         self.sim = SimulatedHumanoid(suite, start_ns=time.time_ns(), seed=self.settings.seed,
-                                     noise=self.settings.noise, faults=faults)
+                                     noise=self.settings.noise, faults=faults,
+                                     max_lag_ns=int(self.settings.max_lag_s * 1e9))
         self.publishers_by_topic = {
             s.topic: self.create_publisher(
                 message_class(s.msgtype), s.topic,
