@@ -239,7 +239,8 @@ def test_lerobot_library_loads_the_export(recorded, tmp_path):
     module = importlib.import_module('lerobot.datasets.lerobot_dataset')
     out = tmp_path / 'lerobot'
     run_convert(recorded, [recorded[1]], out, 'lerobot')
-    dataset = module.LeRobotDataset('local/humanoid_data_test', root=out)
+    # pyav: torchcodec, lerobot's default, needs FFmpeg's shared libraries on the system.
+    dataset = module.LeRobotDataset('local/humanoid_data_test', root=out, video_backend='pyav')
     meta = json.loads((out / 'meta' / 'info.json').read_text())
     assert len(dataset) == meta['total_frames'] and dataset.num_episodes == 2
     item = dataset[5]
