@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from humanoid_data.cli.console import make_console
 from humanoid_data.dataset.batch import FORMATS, ConvertResult, convert, find_episodes
 from humanoid_data.dataset.validate import validate
 from humanoid_data.errors import ConfigError
@@ -61,7 +62,7 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 def _run_validate(args: argparse.Namespace) -> int:
     problems = validate(args.dataset)
-    console = Console()
+    console = make_console()
     for problem in problems:
         console.print(f'[red]problem:[/] {problem}')
     console.print(f'{args.dataset}: ' + ('[green]valid[/]' if not problems

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from humanoid_data.cli.console import make_console
 from humanoid_data.cli.convert import run_convert
 from humanoid_data.cli.operator import ScriptedOperator, spin_until
 from humanoid_data.cli.processes import start_all, stop_all
@@ -151,7 +152,7 @@ def render_labels(labels: list[EpisodeLabels], console: Console) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    console = Console()
+    console = make_console()
     session_dir, rows = demo(Path(args.out), args.episodes, Path(args.config),
                              session=args.session, console=console)
     console.print(f'session: {session_dir}')
