@@ -155,7 +155,7 @@ def companion_cpu(seconds: float, out: Path) -> None:
     share = {n: (after[n].user + after[n].system - before[n].user - before[n].system)
              / seconds for n in procs}
     print(f'CPU per node over {seconds:g} s of the default suite at 1x '
-          f'({psutil.cpu_count()} cores):')
+          f'({psutil.cpu_count()} cores); total {100 * sum(share.values()):.0f} %:')
     for name, value in share.items():
         print(f'  {name:<16} {100 * value:5.0f} % of a core   '
               f'{value / share["recorder"]:.2f} x recorder', flush=True)

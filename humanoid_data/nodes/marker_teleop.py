@@ -31,12 +31,12 @@ from humanoid_data.core.settings import TeleopSettings
 from humanoid_data.core.teleop import (
     Action, Command, JoyMapper, MarkerSession, load_teleop_config)
 from humanoid_data.errors import EventError
+from humanoid_data.nodes.companions import CONTACT_STATUS, SYNC_PREFIX
 from humanoid_data.nodes.runtime import (
     declare_settings, events_qos, message_class, run_node)
 from humanoid_data.resources import default_taxonomy, default_teleop_config
 
 RECORDER_STATUS = 'humanoid_data: recorder'
-SYNC_PREFIX = 'humanoid_data/sync: '
 
 
 class MarkerTeleop(Node):
@@ -140,7 +140,7 @@ class MarkerTeleop(Node):
             elif status.name.startswith(SYNC_PREFIX):
                 values['topic'] = status.hardware_id
                 self.sync[status.name[len(SYNC_PREFIX):]] = (level, status.message, values)
-            elif status.name == 'humanoid_data: contact_monitor':
+            elif status.name == CONTACT_STATUS:
                 self.contact = values
 
     def _on_event(self, msg: String) -> None:

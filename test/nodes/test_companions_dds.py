@@ -148,3 +148,30 @@ def test_sync_monitor_reports_injected_faults(ros_node, tmp_path, light_suite_fi
         assert monitor.stop() == 0
         assert sim.stop() == 0
     assert {'wrist_left_ft', 'tactile_right_thumb'} <= set(seen)
+
+
+def test_contact_monitor_node_reports_the_simulated_grasp(ros_node, tmp_path,
+                                                          light_suite_file):
+    sim = NodeProcess(NodeLaunch('sim_robot', 'sim_robot', {
+        'config': str(light_suite_file), 'autoplay': True}), tmp_path / 'logs')
+    monitor = NodeProcess(NodeLaunch('contact_monitor', 'contact_monitor', {
+        'config': str(light_suite_file)}), tmp_path / 'logs')
+    events = Events(ros_node)
+
+    def seen(source):
+        return {(e.channel, e.transition.value) for e in events.items
+                if getattr(e, 'channel', None) and e.source.value == source}
+    try:
+        wanted = {('tactile/right/thumb', 'onset'), ('tactile/right/thumb', 'offset'),
+                  ('wrist/right', 'onset'), ('wrist/right', 'offset')}
+        spin_until(_spin(ros_node), lambda: wanted <= seen('contact_monitor'), 90.0,
+                   'contact onsets and offsets from contact_monitor')
+    finally:
+        assert monitor.stop() == 0
+        assert sim.stop() == 0
+    truth = [e for e in events.items if e.source.value == 'sim_truth'
+             and getattr(e, 'channel', '') == 'tactile/right/thumb']
+    found = [e for e in events.items if e.source.value == 'contact_monitor'
+             and e.channel == 'tactile/right/thumb']
+    # Same clock: the detected onset is the sample after the true touch, within 50 ms.
+    assert 0 <= found[0].stamp_ns - truth[0].stamp_ns < 50_000_000
