@@ -22,6 +22,7 @@ from humanoid_data.cli.operator import ScriptedOperator, spin_until
 from humanoid_data.cli.processes import start_all, stop_all
 from humanoid_data.cli.record import default_suite_argument, record
 from humanoid_data.core.config import load_suite
+from humanoid_data.core.settings import RecorderSettings
 from humanoid_data.dataset.validate import validate
 from humanoid_data.dds import dds_environment
 from humanoid_data.errors import HumanoidDataError
@@ -33,6 +34,7 @@ from humanoid_data.sim.compare import (
 from humanoid_data.sim.truth import load_ledger
 
 INSTRUCTION = 'Pick up the red cube and put it down on the target to the left.'
+PREROLL_S = RecorderSettings().preroll_s
 HOLD_S = 0.3   # the operator presses stop a moment after the robot is back at rest
 
 
@@ -91,6 +93,11 @@ def _run_episodes(operator: ScriptedOperator, processes: list[Any], session_dir:
     with console.status('starting the simulated humanoid, the recorder and companions'):
         spin_until(spin, all_streams_seen, 90.0, 'the recorder to receive every stream')
         spin_until(spin, operator.ready, 30.0, 'marker_teleop services')
+        # The first episode's pre-roll reaches back PREROLL_S: the recorder must have been
+        # receiving every stream that long, or the comparison counts messages published
+        # before it subscribed.
+        filled = time.monotonic() + PREROLL_S + 0.5
+        spin_until(spin, lambda: time.monotonic() > filled, 10.0, 'the pre-roll to fill')
     columns = (TextColumn('[bold]{task.description}'), BarColumn(),
                TextColumn('{task.completed}/{task.total} episodes'), TimeElapsedColumn(),
                TextColumn('{task.fields[detail]}'))
