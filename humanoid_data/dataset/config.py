@@ -22,6 +22,7 @@ class StreamPlan:
     key: str
     align: AlignSpec
     required: bool = False
+    receive_time: bool = False    # align on receive time (a stream without a usable header)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class DatasetConfig:
                               f'not in the recorded suite (robot {suite.robot})')
 
 
-_STREAM_KEYS = {'key', 'policy', 'tolerance_ms', 'as_of', 'required'}
+_STREAM_KEYS = {'key', 'policy', 'tolerance_ms', 'as_of', 'required', 'stamps'}
 
 
 def _stream(name: str, raw: object, where: str) -> StreamPlan:
@@ -111,7 +112,10 @@ def _stream(name: str, raw: object, where: str) -> StreamPlan:
         raise ConfigError(f'{where}.tolerance_ms: expected a number > 0, got {tolerance!r}')
     spec = AlignSpec(parse_enum(Policy, raw.get('policy', 'nearest'), f'{where}.policy'),
                      int(tolerance * 1e6), bool(raw.get('as_of', False)))
-    return StreamPlan(name, key, spec, bool(raw.get('required', False)))
+    stamps = raw.get('stamps', 'header')
+    if stamps not in ('header', 'receive'):
+        raise ConfigError(f'{where}.stamps: expected header or receive, got {stamps!r}')
+    return StreamPlan(name, key, spec, bool(raw.get('required', False)), stamps == 'receive')
 
 
 def _section(cls: type, data: dict, key: str, source: str) -> object:

@@ -194,7 +194,9 @@ def assemble(episode_dir: str | Path, config: DatasetConfig, taxonomy: Taxonomy,
 def _align_stream(data: EpisodeData, plan: StreamPlan, entry: StreamSamples,
                   notes: list[str]) -> Alignment:
     stream = entry.stream
-    stamps, receive, values = _sorted_finite(entry, False, notes)
+    stamps, receive, values = _sorted_finite(entry, plan.receive_time, notes)
+    if plan.receive_time:
+        notes.append(f'{stream.topic}: aligned on receive time (dataset.yaml stamps: receive)')
     al = align(data.instants_ns, stamps, plan.align)
     data.stamps[plan.stream] = {'stamp_ns': np.where(al.valid, al.stamp_ns, -1),
                                 'residual_ns': np.where(al.valid, al.residual_ns, 0),
@@ -203,9 +205,10 @@ def _align_stream(data: EpisodeData, plan: StreamPlan, entry: StreamSamples,
     if stream.modality in LARGE:
         # A video needs a picture for every frame: the nearest one, flagged when it is
         # outside the tolerance. Map sorted positions back to bag order.
-        header, _ = entry.arrays()
-        order = np.argsort(header, kind='stable')
-        nearest = align(data.instants_ns, np.sort(header),
+        header, received = entry.arrays()
+        clock = received if plan.receive_time else header
+        order = np.argsort(clock, kind='stable')
+        nearest = align(data.instants_ns, np.sort(clock),
                         type(plan.align)(Policy.NEAREST, 10 ** 18)).index()
         data.frames.append(FramePlan(plan.stream, stream.topic, plan.key, stream.modality,
                                      order[nearest], al.valid, stream.width, stream.height))

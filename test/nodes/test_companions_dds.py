@@ -169,9 +169,12 @@ def test_contact_monitor_node_reports_the_simulated_grasp(ros_node, tmp_path,
     finally:
         assert monitor.stop() == 0
         assert sim.stop() == 0
-    truth = [e for e in events.items if e.source.value == 'sim_truth'
-             and getattr(e, 'channel', '') == 'tactile/right/thumb']
-    found = [e for e in events.items if e.source.value == 'contact_monitor'
-             and e.channel == 'tactile/right/thumb']
-    # Same clock: the detected onset is the sample after the true touch, within 50 ms.
-    assert 0 <= found[0].stamp_ns - truth[0].stamp_ns < 50_000_000
+    def onsets(source):
+        return [e.stamp_ns for e in events.items if e.source.value == source
+                and getattr(e, 'channel', '') == 'tactile/right/thumb'
+                and e.transition.value == 'onset']
+    truth = onsets('sim_truth')
+    # Same clock: each detected onset follows a true touch by less than 50 ms (the monitor
+    # may have started after the first cycle's touch, so match to the nearest one).
+    for found in onsets('contact_monitor'):
+        assert min(found - t for t in truth if t <= found) < 50_000_000
