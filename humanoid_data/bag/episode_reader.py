@@ -10,6 +10,7 @@ time, in bag order, so a ten-minute episode with three cameras never sits in mem
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,18 +33,41 @@ LARGE = (Modality.RGB, Modality.DEPTH, Modality.LIDAR)
 
 @dataclass
 class StreamSamples:
-    """Stamps of one stream's messages in bag order, and the values of a small stream."""
+    """Stamps of one stream's messages in bag order, and the values of a small stream.
+
+    Stamps live in ``array('q')`` and values in one growing 2-D buffer, not in Python
+    lists of objects: a ten-minute episode has millions of samples.
+    """
 
     stream: StreamConfig
-    header_ns: list[int] = field(default_factory=list)
-    receive_ns: list[int] = field(default_factory=list)
-    values: list[np.ndarray] = field(default_factory=list)
+    header_ns: array = field(default_factory=lambda: array('q'))
+    receive_ns: array = field(default_factory=lambda: array('q'))
     names: tuple[str, ...] = ()       # joint names of joint states and commands
+    _buffer: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    _count: int = 0
+
+    def append_value(self, value: np.ndarray) -> None:
+        """Add one sample's values (every sample of a stream has the same width)."""
+        if self._count == len(self._buffer):
+            grown = np.empty((max(1024, 2 * len(self._buffer)), len(value)))
+            if self._count:
+                grown[:self._count] = self._buffer[:self._count]
+            self._buffer = grown
+        if len(value) != self._buffer.shape[1]:
+            raise DecodeError(f'{self.stream.topic}: a sample of {len(value)} values after '
+                              f'samples of {self._buffer.shape[1]}')
+        self._buffer[self._count] = value
+        self._count += 1
+
+    @property
+    def values(self) -> np.ndarray:
+        """Values so far, one row per sample (an empty array for large streams)."""
+        return self._buffer[:self._count]
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Header and receive stamps as int64 arrays."""
-        return (np.asarray(self.header_ns, dtype=np.int64),
-                np.asarray(self.receive_ns, dtype=np.int64))
+        return (np.frombuffer(self.header_ns, dtype=np.int64),
+                np.frombuffer(self.receive_ns, dtype=np.int64))
 
 
 def _small_value(value: Any) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -142,7 +166,7 @@ class EpisodeReader:
                     if entry.stream.modality not in LARGE and \
                             entry.stream.modality != Modality.CAMERA_INFO:
                         value, names = _small_value(decode(raw, conn.msgtype))
-                        entry.values.append(value)
+                        entry.append_value(value)
                         if names and not entry.names:
                             entry.names = names
             except DecodeError as err:

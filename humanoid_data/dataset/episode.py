@@ -77,8 +77,7 @@ def _sorted_finite(entry: StreamSamples, use_receive: bool,
     """Stamps (sorted), receive times and values of a stream, non-finite samples dropped."""
     header, receive = entry.arrays()
     stamps = receive if use_receive else header
-    values = (np.vstack(entry.values) if entry.values
-              else np.zeros((len(stamps), 0)))
+    values = entry.values if len(entry.values) else np.zeros((len(stamps), 0))
     regressions = int(np.count_nonzero(np.diff(stamps) < 0))
     if regressions:
         notes.append(f'{entry.stream.topic}: {regressions} out-of-order stamps, sorted')
@@ -96,7 +95,7 @@ def _sorted_finite(entry: StreamSamples, use_receive: bool,
 def _names(entry: StreamSamples) -> list[str]:
     modality = entry.stream.modality
     if modality in (Modality.JOINT_STATE, Modality.COMMAND):
-        width = len(entry.values[0]) if entry.values else 0
+        width = entry.values.shape[1] if len(entry.values) else 0
         velocities = [f'{n}.vel' for n in entry.names] if width == 2 * len(entry.names) else []
         return [f'{n}.pos' for n in entry.names] + velocities
     if modality == Modality.WRENCH:
@@ -104,7 +103,7 @@ def _names(entry: StreamSamples) -> list[str]:
     if modality == Modality.IMU:
         return ['qx', 'qy', 'qz', 'qw', 'wx', 'wy', 'wz', 'ax', 'ay', 'az']
     if modality == Modality.TACTILE:
-        return [f'taxel_{i}' for i in range(len(entry.values[0]) if entry.values else 0)]
+        return [f'taxel_{i}' for i in range(entry.values.shape[1] if len(entry.values) else 0)]
     return []
 
 
@@ -113,7 +112,7 @@ def _offline_contacts(reader: EpisodeReader, config: ContactConfig,
     changes = []
     for entry in reader.samples.values():
         stream = entry.stream
-        if stream.modality not in (Modality.WRENCH, Modality.TACTILE) or not entry.values:
+        if stream.modality not in (Modality.WRENCH, Modality.TACTILE) or not len(entry.values):
             continue
         detector = make_detector(stream, config)
         shape = (stream.height or 4, stream.width or 4)
