@@ -169,6 +169,7 @@ def test_contact_monitor_node_reports_the_simulated_grasp(ros_node, tmp_path,
     finally:
         assert monitor.stop() == 0
         assert sim.stop() == 0
+
     def onsets(source):
         return [e.stamp_ns for e in events.items if e.source.value == source
                 and getattr(e, 'channel', '') == 'tactile/right/thumb'
