@@ -29,8 +29,8 @@ class StreamPlan:
 class LidarOptions:
     """Crop box (m, sensor frame) and voxel size of the point-cloud sidecar."""
 
-    crop_min: tuple[float, float, float] = (-1.5, -1.5, -0.2)
-    crop_max: tuple[float, float, float] = (1.5, 1.5, 2.0)
+    crop_min: tuple[float, float, float] = (-1.0, -1.5, -1.7)
+    crop_max: tuple[float, float, float] = (2.0, 1.5, 0.5)
     voxel_m: float = 0.02
 
 

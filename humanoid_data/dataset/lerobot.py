@@ -7,7 +7,7 @@ Layout (docs/formats.md)::
     data/chunk-000/file-000.parquet            frames of many episodes, global index
     videos/<key>/chunk-000/file-NNN.mp4        one file per episode and camera
     humanoid_data/episode_NNNNNN/              sidecars: stamps.npz, labels.json,
-                                               quality.json, depth.h5, lidar.npz
+                                               quality.json, depth.h5, lidar.h5
     humanoid_data/report.json                  every episode's verdict and reasons
 
 Episodes are numbered contiguously in (session, episode id) order; rejected episodes
@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from humanoid_data import __version__
 from humanoid_data.dataset.config import DatasetConfig
-from humanoid_data.dataset.staging import IMAGES, write_json
+from humanoid_data.dataset.staging import IMAGES, LIDAR, write_json
 
 CODEBASE_VERSION = 'v3.0'
 DATA_PATH = 'data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet'
@@ -255,7 +255,7 @@ def _write_data(out: Path, tables: list[pa.Table], file_number: int, chunk_size:
 
 def _copy_sidecars(stage: Path, target: Path, summary: dict[str, Any]) -> None:
     target.mkdir(parents=True, exist_ok=True)
-    for name in ('stamps.npz', 'labels.json', 'quality.json', 'lidar.npz'):
+    for name in ('stamps.npz', 'labels.json', 'quality.json', LIDAR):
         if (stage / name).is_file():
             shutil.copyfile(stage / name, target / name)
     if summary['images']:

@@ -16,7 +16,7 @@ Staged episode folder::
     quality.json        metrics, flags, rejections
     <key>.mp4           one video per camera (LeRobot)
     images.h5           depth frames, and for HDF5 the camera frames, one chunk per frame
-    lidar.npz           cropped, voxel-downsampled scans the frames use
+    lidar.h5            cropped, voxel-downsampled scans the frames use, appended per scan
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from humanoid_data.dataset.episode import EpisodeData, FramePlan, assemble
 from humanoid_data.errors import HumanoidDataError
 
 SUMMARY = 'episode.json'
+LIDAR = 'lidar.h5'
 IMAGES = 'images.h5'      # depth (both formats) and, for HDF5, the camera images
 
 
@@ -138,21 +139,45 @@ def _write_images(data: EpisodeData, plan: FramePlan, path: Path) -> None:
             dataset[frame] = pixels
 
 
-def _lidar(data: EpisodeData, plan: FramePlan, config: DatasetConfig) -> dict[str, np.ndarray]:
-    """Cropped, voxel-downsampled clouds of the LiDAR scans the frames use (open3d)."""
+def _write_lidar(data: EpisodeData, plan: FramePlan, config: DatasetConfig,
+                 path: Path) -> int:
+    """Crop and voxel-downsample (open3d) each scan the frames use; append it to ``path``.
+
+    Returns the number of points kept.
+
+    Layout: ``points`` (P, 3) float32 of all scans one after another, ``offsets`` (S + 1,)
+    where scan s is ``points[offsets[s]:offsets[s + 1]]``, ``scan_index`` (S,) the scan's
+    index in the bag, ``frame_scan`` (frames,) which stored scan each frame uses.
+    """
+    import h5py
     import open3d as o3d
     box = o3d.geometry.AxisAlignedBoundingBox(np.array(config.lidar.crop_min),
                                               np.array(config.lidar.crop_max))
-    clouds: dict[str, np.ndarray] = {}
-    wanted = set(int(i) for i in plan.index)
-    for index, cloud in data.reader.read(plan.topic, wanted):
-        assert isinstance(cloud, PointCloudArray)
-        xyz = np.stack([cloud.points[c].astype(np.float64) for c in ('x', 'y', 'z')], axis=1)
-        pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz[np.isfinite(xyz).all(1)]))
-        pcd = pcd.crop(box).voxel_down_sample(config.lidar.voxel_m)
-        clouds[f'scan_{index:06d}'] = np.asarray(pcd.points, dtype=np.float32)
-    clouds['frame_scan'] = plan.index.astype(np.int64)
-    return clouds
+    wanted = sorted(set(int(i) for i in plan.index))
+    with h5py.File(path, 'w') as h5:
+        points = h5.create_dataset('points', shape=(0, 3), maxshape=(None, 3),
+                                   dtype=np.float32, chunks=(8192, 3), compression='gzip')
+        offsets, stored = [0], []
+        for index, cloud in data.reader.read(plan.topic, set(wanted)):
+            assert isinstance(cloud, PointCloudArray)
+            xyz = np.stack([cloud.points[c].astype(np.float64) for c in ('x', 'y', 'z')], 1)
+            pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(
+                xyz[np.isfinite(xyz).all(1)]))
+            kept = np.asarray(pcd.crop(box).voxel_down_sample(config.lidar.voxel_m).points,
+                              dtype=np.float32)
+            points.resize(offsets[-1] + len(kept), axis=0)
+            points[offsets[-1]:] = kept
+            offsets.append(offsets[-1] + len(kept))
+            stored.append(index)
+        h5.create_dataset('offsets', data=np.array(offsets, dtype=np.int64))
+        h5.create_dataset('scan_index', data=np.array(stored, dtype=np.int64))
+        position = {scan: i for i, scan in enumerate(stored)}
+        h5.create_dataset('frame_scan', data=np.array(
+            [position.get(int(i), -1) for i in plan.index], dtype=np.int64))
+        h5.attrs['voxel_m'] = config.lidar.voxel_m
+        h5.attrs['crop_min'] = config.lidar.crop_min
+        h5.attrs['crop_max'] = config.lidar.crop_max
+    return offsets[-1]
 
 
 def stage_episode(episode_dir: Path, staging: Path, config: DatasetConfig, taxonomy: Taxonomy,
@@ -207,7 +232,9 @@ def _stage_frames(data: EpisodeData, staging: Path, config: DatasetConfig, fmt: 
     })
     for plan in data.frames:
         if plan.modality == Modality.LIDAR:
-            np.savez_compressed(staging / 'lidar.npz', **_lidar(data, plan, config))
+            if not _write_lidar(data, plan, config, staging / LIDAR):
+                summary['notes'].append(f'{plan.topic}: every scan is empty inside the '
+                                        'lidar crop box (dataset.yaml lidar.crop_min/max)')
         elif plan.modality == Modality.DEPTH or fmt == 'hdf5':
             _write_images(data, plan, staging / IMAGES)
             summary['images'][plan.key] = {'modality': plan.modality.value,

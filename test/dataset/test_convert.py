@@ -42,7 +42,7 @@ MS = 1_000_000
 REPO = Path(__file__).resolve().parents[2]
 T0 = 10 ** 15
 KEEP = ('wrist_right_rgb', 'joint_states', 'joint_command', 'wrist_right_ft',
-        'tactile_right_index', 'tactile_right_thumb', 'imu')
+        'tactile_right_index', 'tactile_right_thumb', 'imu', 'lidar')
 DATASET = {
     'fps': 30, 'reference': 'wrist_right_rgb',
     'streams': {
@@ -57,6 +57,7 @@ DATASET = {
         'tactile_right_index': {'key': 'observation.tactile.right_index',
                                 'policy': 'interpolate', 'tolerance_ms': 10},
         'imu': {'key': 'observation.imu', 'policy': 'interpolate', 'tolerance_ms': 10},
+        'lidar': {'key': 'observation.lidar', 'policy': 'nearest', 'tolerance_ms': 60},
     },
     'video': {'codec': 'libx264', 'crf': 23, 'gop': 2},
 }
@@ -179,6 +180,13 @@ def test_lerobot_round_trip(recorded, tmp_path):
     score = score_contacts(found, true)
     assert score.true_count == 3 and score.precision == score.recall == 1.0
     assert first['outcome'] == 'success'
+    # LiDAR sidecar: every frame points at a stored, cropped and downsampled scan.
+    with h5py.File(out / 'humanoid_data' / 'episode_000000' / 'lidar.h5') as lidar:
+        offsets, frame_scan = lidar['offsets'][()], lidar['frame_scan'][()]
+        assert len(frame_scan) == n and frame_scan.min() >= 0
+        assert len(lidar['points']) == offsets[-1] > 0
+        sizes = np.diff(offsets)
+        assert sizes.min() > 0 and sizes.max() < 30_000     # downsampled from 30k points
 
 
 def test_hdf5_round_trip_and_resume(recorded, tmp_path):
