@@ -23,6 +23,10 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 
+# The simulator and the companions yield the CPU to the recorder (humanoid_data.cli.plan).
+YIELD = 'nice -n 5'
+
+
 def generate_launch_description():
     """Declare the arguments and the session's nodes."""
     share = get_package_share_directory('humanoid_data')
@@ -47,16 +51,16 @@ def generate_launch_description():
         actions.append(SetEnvironmentVariable('FASTRTPS_DEFAULT_PROFILES_FILE', profile))
     actions.append(Node(
         package='humanoid_data', executable='sim_robot', name='sim_robot', output='screen',
-        parameters=[{'config': config}],
+        parameters=[{'config': config}], prefix=YIELD,
         condition=IfCondition(LaunchConfiguration('sim'))))
     for executable in ('contact_monitor', 'sync_monitor'):
         actions.append(Node(
             package='humanoid_data', executable=executable, name=executable, output='screen',
-            parameters=[{'config': config}],
+            parameters=[{'config': config}], prefix=YIELD,
             condition=IfCondition(LaunchConfiguration('companions'))))
     actions.append(Node(
         package='humanoid_data', executable='marker_teleop', name='marker_teleop',
-        output='screen', parameters=[{'ui': False}],
+        output='screen', parameters=[{'ui': False}], prefix=YIELD,
         condition=IfCondition(LaunchConfiguration('teleop'))))
     actions.append(Node(
         package='humanoid_data', executable='recorder', name='recorder', output='screen',

@@ -56,7 +56,7 @@ def demo(out: Path, episodes: int, config: Path, *, session: str = '',
     plan = record(config, out, sim=True, session=session,
                   # On a loaded machine the simulator publishes late rather than skip
                   # samples, so the demo's episodes stay complete (latency shows it).
-                  simulator={'truth_dir': str(truth_dir), 'max_lag_s': 5.0},
+                  simulator={'truth_dir': str(truth_dir), 'max_lag_s': 30.0},
                   operator={'operator': 'demo_operator', 'instruction': INSTRUCTION,
                             'tags': 'demo,sim'})
     suite = load_suite(config)

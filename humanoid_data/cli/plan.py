@@ -12,12 +12,19 @@ from typing import Any, Mapping, NamedTuple
 PACKAGE = 'humanoid_data'
 
 
+#: Scheduling niceness of the nodes that must yield the CPU to the recorder: when a
+#: machine runs short (2 cores run the whole demo at ~95 %), the recorder keeps up and
+#: the simulator and companions lag instead (their lag shows as latency).
+YIELDING = 5
+
+
 class NodeLaunch(NamedTuple):
-    """One node of a session: its executable (console script), node name, parameters."""
+    """One node of a session: executable (console script), node name, parameters, nice."""
 
     executable: str
     name: str
     parameters: dict[str, Any]
+    nice: int = 0
 
 
 def session_plan(config: str, output_dir: str, sim: bool, *, companions: bool = True,
@@ -45,13 +52,15 @@ def session_plan(config: str, output_dir: str, sim: bool, *, companions: bool = 
     nodes = []
     if sim:
         nodes.append(NodeLaunch('sim_robot', 'sim_robot',
-                                {'config': config, **(simulator or {})}))
+                                {'config': config, **(simulator or {})}, YIELDING))
     if companions:
-        nodes.append(NodeLaunch('contact_monitor', 'contact_monitor', {'config': config}))
-        nodes.append(NodeLaunch('sync_monitor', 'sync_monitor', {'config': config}))
+        nodes.append(NodeLaunch('contact_monitor', 'contact_monitor', {'config': config},
+                                YIELDING))
+        nodes.append(NodeLaunch('sync_monitor', 'sync_monitor', {'config': config},
+                                YIELDING))
     if teleop:
         nodes.append(NodeLaunch('marker_teleop', 'marker_teleop',
-                                {'ui': False, **(operator or {})}))
+                                {'ui': False, **(operator or {})}, YIELDING))
     nodes.append(NodeLaunch('recorder', 'recorder',
                             {'config': config, 'output_dir': output_dir, **(recorder or {})}))
     return nodes

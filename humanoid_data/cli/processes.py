@@ -33,6 +33,8 @@ class NodeProcess:
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
             self._log = (log_dir / f'{launch.name}.log').open('wb')
+        if launch.nice:
+            command = ['nice', '-n', str(launch.nice)] + command
         self.process = subprocess.Popen(
             command, env=dds_environment(dict(os.environ)),
             stdout=self._log, stderr=subprocess.STDOUT if self._log else None)

@@ -35,9 +35,11 @@ class _If:
 
 
 class _Node:
-    def __init__(self, package, executable, name, parameters, condition=None, output=''):
+    def __init__(self, package, executable, name, parameters, condition=None, output='',
+                 prefix=''):
         self.package, self.executable, self.name = package, executable, name
         self.parameters, self.condition = parameters, condition
+        self.nice = int(prefix.split()[-1]) if prefix.startswith('nice -n') else 0
 
 
 def _stub_modules(monkeypatch, share):
@@ -71,7 +73,7 @@ def _evaluate(actions, arguments):
         params = {}
         for group in action.parameters:
             params.update({k: resolve(v) for k, v in group.items()})
-        nodes.append((action.package, action.executable, action.name, params))
+        nodes.append((action.package, action.executable, action.name, params, action.nice))
     return nodes
 
 
@@ -89,7 +91,8 @@ def test_launch_file_matches_record_plan(monkeypatch, tmp_path, sim, companions,
     from_launch = _evaluate(actions, arguments)
     plan = session_plan('/robot/suite.yaml', '/data/rec', sim, companions=companions,
                         teleop=teleop)
-    assert from_launch == [('humanoid_data', n.executable, n.name, n.parameters) for n in plan]
+    assert from_launch == [('humanoid_data', n.executable, n.name, n.parameters, n.nice)
+                           for n in plan]
 
 
 def test_launch_defaults_point_at_installed_share(monkeypatch, tmp_path):
