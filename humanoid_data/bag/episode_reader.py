@@ -128,13 +128,32 @@ class EpisodeReader:
         self.unknown_topics: list[str] = []
         self.bag_bytes = sum(p.stat().st_size for p in self.path.glob('*.mcap'))
 
-    def _open(self) -> Reader:
+    def _messages(self, topics: set[str] | None = None) -> Iterator[tuple[Any, int, bytes]]:
+        """Messages of the bag (of ``topics`` only, if given) in bag order.
+
+        Raises:
+            BagError: The bag cannot be opened, or is truncated or corrupt, naming the bag
+                and the topic being read.
+
+        """
         try:
             reader = Reader(self.path)
             reader.open()
         except (ReaderError, OSError, ValueError, KeyError) as err:
             raise BagError(f'{self.path}: cannot read bag: {err}') from err
-        return reader
+        topic = '?'
+        try:
+            conns = [c for c in reader.connections if topics is None or c.topic in topics]
+            if not conns:
+                return
+            for conn, log_ns, raw in reader.messages(connections=conns):
+                topic = conn.topic
+                yield conn, log_ns, raw
+        except (ReaderError, OSError, ValueError, KeyError, EOFError) as err:
+            raise BagError(f'{self.path}: bag is truncated or corrupt near topic '
+                           f'{topic}: {err}') from err
+        finally:
+            reader.close()
 
     def scan(self) -> dict[str, StreamSamples]:
         """Pass 1: stamps of every stream, values of the small ones, the events.
@@ -146,37 +165,28 @@ class EpisodeReader:
         """
         by_topic = self.suite.by_topic()
         samples = {s.topic: StreamSamples(s) for s in self.suite.streams}
-        reader = self._open()
-        try:
-            for conn in reader.connections:
-                if conn.topic not in by_topic and conn.msgtype != EVENT_TYPE:
-                    self.unknown_topics.append(conn.topic)
-            topic = '?'
+        unknown: set[str] = set()
+        for conn, log_ns, raw in self._messages():
+            if conn.msgtype == EVENT_TYPE and conn.topic not in by_topic:
+                self._event(raw)
+                continue
+            entry = samples.get(conn.topic)
+            if entry is None:
+                unknown.add(conn.topic)
+                continue
             try:
-                for conn, log_ns, raw in reader.messages():
-                    topic = conn.topic
-                    if conn.msgtype == EVENT_TYPE and topic not in by_topic:
-                        self._event(raw)
-                        continue
-                    entry = samples.get(topic)
-                    if entry is None:
-                        continue
-                    entry.header_ns.append(header_stamp_ns(raw))
-                    entry.receive_ns.append(log_ns)
-                    if entry.stream.modality not in LARGE and \
-                            entry.stream.modality != Modality.CAMERA_INFO:
-                        value, names = _small_value(decode(raw, conn.msgtype))
-                        entry.append_value(value)
-                        if names and not entry.names:
-                            entry.names = names
+                entry.header_ns.append(header_stamp_ns(raw))
+                entry.receive_ns.append(log_ns)
+                if entry.stream.modality not in LARGE and \
+                        entry.stream.modality != Modality.CAMERA_INFO:
+                    value, names = _small_value(decode(raw, conn.msgtype))
+                    entry.append_value(value)
+                    if names and not entry.names:
+                        entry.names = names
             except DecodeError as err:
-                raise BagError(f'{self.path}: topic {topic}: {err}') from err
-            except (ReaderError, OSError, ValueError, KeyError, EOFError) as err:
-                raise BagError(f'{self.path}: bag is truncated or corrupt near topic '
-                               f'{topic}: {err}') from err
-        finally:
-            reader.close()
+                raise BagError(f'{self.path}: topic {conn.topic}: {err}') from err
         self.events.sort(key=lambda e: e.stamp_ns)
+        self.unknown_topics = sorted(unknown)
         self.samples = samples
         return samples
 
@@ -194,18 +204,11 @@ class EpisodeReader:
             BagError: As ``scan``.
 
         """
-        stream = self.suite.by_topic()[topic]
-        reader = self._open()
-        try:
-            conns = [c for c in reader.connections if c.topic == topic]
-            try:
-                for index, (_, _, raw) in enumerate(reader.messages(connections=conns)):
-                    if index in wanted:
-                        yield index, decode(raw, stream.msgtype)  # type: ignore[misc]
-            except DecodeError as err:
-                raise BagError(f'{self.path}: topic {topic}: {err}') from err
-            except (ReaderError, OSError, ValueError, KeyError, EOFError) as err:
-                raise BagError(f'{self.path}: bag is truncated or corrupt in topic '
-                               f'{topic}: {err}') from err
-        finally:
-            reader.close()
+        msgtype = self.suite.by_topic()[topic].msgtype
+        for index, (_, _, raw) in enumerate(self._messages({topic})):
+            if index in wanted:
+                try:
+                    value = decode(raw, msgtype)
+                except DecodeError as err:
+                    raise BagError(f'{self.path}: topic {topic}: {err}') from err
+                yield index, value  # type: ignore[misc]

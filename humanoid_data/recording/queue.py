@@ -47,15 +47,6 @@ class ByteBoundedQueue(Generic[T]):
             self._items.append((item, 0))
             self._cond.notify()
 
-    def get(self, timeout: float | None = None) -> T | None:
-        """Remove and return the oldest item, or ``None`` after ``timeout`` seconds."""
-        with self._cond:
-            if not self._items and not self._cond.wait_for(lambda: bool(self._items), timeout):
-                return None
-            item, nbytes = self._items.popleft()
-            self._bytes -= nbytes
-            return item
-
     def drain(self, timeout: float | None = None, limit: int = 1000) -> list[T]:
         """Remove and return up to ``limit`` oldest items, waiting ``timeout`` for one.
 
