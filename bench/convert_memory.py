@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import argparse
 import heapq
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-import psutil
 import yaml
 
+from convert_throughput import convert_measured  # same folder: bench/
 from humanoid_data.bag.episode_bag import EpisodeBag
 from humanoid_data.bag.stamps import with_header_stamp
 from humanoid_data.core.config import load_suite
@@ -69,27 +65,6 @@ def write_episode(session: Path, minutes: float, suite_file: Path) -> Path:
     return session
 
 
-def convert_peak_mb(session: Path, out: Path) -> tuple[float, float]:
-    """Convert with one worker; return (peak RSS MB of any converting process, seconds)."""
-    start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, '-m', 'humanoid_data', 'convert', str(session),
-                              '--out', str(out), '-j', '1'],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             env=dict(os.environ, SVT_LOG='0'))
-    peak = 0.0
-    tree = psutil.Process(child.pid)
-    while child.poll() is None:
-        try:
-            for proc in [tree] + tree.children(recursive=True):
-                peak = max(peak, proc.memory_info().rss / 1e6)
-        except psutil.Error:
-            pass
-        time.sleep(0.1)
-    if child.returncode:
-        raise SystemExit(f'convert of {session} failed with status {child.returncode}')
-    return peak, time.perf_counter() - start
-
-
 def main() -> None:
     """Write, convert and compare."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -107,7 +82,7 @@ def main() -> None:
     for label, minutes in (('short', args.short_minutes), ('long', args.minutes)):
         session = write_episode(work / label, minutes, suite_file)
         size = sum(f.stat().st_size for f in session.rglob('*.mcap')) / 1e6
-        peak, seconds = convert_peak_mb(session, work / f'{label}_out')
+        peak, seconds = convert_measured(session, work / f'{label}_out', 'lerobot', 1)
         results[label] = peak
         print(f'{label}: {minutes:g} min episode, {size:.0f} MB bag, converted in '
               f'{seconds:.0f} s, peak RSS {peak:.0f} MB', flush=True)

@@ -37,6 +37,28 @@ def raw_read_mb_s(files: list[Path]) -> float:
     return total / 1e6 / (time.perf_counter() - start)
 
 
+def convert_measured(session: Path, out: Path, fmt: str, jobs: int) -> tuple[float, float]:
+    """Run ``humanoid-data convert``; return (peak RSS MB of any of its processes, seconds)."""
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable, '-m', 'humanoid_data', 'convert', str(session),
+                              '--out', str(out), '--format', fmt, '-j', str(jobs)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=dict(os.environ, SVT_LOG='0'))
+    peak = 0.0
+    tree = psutil.Process(child.pid)
+    while child.poll() is None:
+        try:
+            for proc in [tree] + tree.children(recursive=True):
+                peak = max(peak, proc.memory_info().rss / 1e6)
+        except psutil.Error:
+            pass   # a worker ended between listing and reading
+        time.sleep(0.1)
+    if child.returncode:
+        raise SystemExit(f'convert of {session} to {fmt} failed with status '
+                         f'{child.returncode}')
+    return peak, time.perf_counter() - start
+
+
 def main() -> None:
     """Convert to both formats and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -62,24 +84,7 @@ def main() -> None:
     for fmt in ('lerobot', 'hdf5'):
         out = work / f'out_{fmt}'
         shutil.rmtree(out, ignore_errors=True)
-        start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, '-m', 'humanoid_data', 'convert',
-                                  str(session), '--out', str(out), '--format', fmt,
-                                  '-j', str(args.jobs)],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                 env=dict(os.environ, SVT_LOG='0'))
-        peak = 0.0
-        tree = psutil.Process(child.pid)
-        while child.poll() is None:
-            try:
-                for proc in [tree] + tree.children(recursive=True):
-                    peak = max(peak, proc.memory_info().rss / 1e6)
-            except psutil.Error:
-                pass   # a worker ended between listing and reading
-            time.sleep(0.1)
-        wall = time.perf_counter() - start
-        if child.returncode:
-            raise SystemExit(f'convert to {fmt} failed with status {child.returncode}')
+        peak, wall = convert_measured(session, out, fmt, args.jobs)
         rate = megabytes / wall
         print(f'{fmt:>8}: {wall:.1f} s wall, {seconds / wall:.2f} episode-s per s, '
               f'{rate:.1f} MB/s of bag ({rate / raw:.3f} of raw read), peak RSS of one '
