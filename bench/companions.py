@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from humanoid_data.core.config import Modality, load_suite
-from humanoid_data.core.contact import (
-    Interval, intervals_from_events, load_contact_config, score_contacts)
+from humanoid_data.core.contact import load_contact_config
 from humanoid_data.core.events import Source, Transition
+from humanoid_data.core.intervals import Interval, intervals_from_events, score_contacts
 from humanoid_data.monitors.contact import ContactMonitor
 from humanoid_data.resources import default_contact_config, default_suite
 from humanoid_data.sim.humanoid import SimulatedHumanoid

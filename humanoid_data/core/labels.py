@@ -12,8 +12,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from humanoid_data.core.contact import Interval, score_contacts
 from humanoid_data.core.events import Boundary, EventBase, Phase, Source
+from humanoid_data.core.intervals import Interval, score_contacts
 
 MANIPULATION = 'manipulation'
 

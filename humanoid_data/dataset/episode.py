@@ -16,9 +16,9 @@ import numpy as np
 
 from humanoid_data.bag.episode_reader import LARGE, EpisodeReader, StreamSamples
 from humanoid_data.core.config import Modality, SuiteConfig
-from humanoid_data.core.contact import (
-    ContactConfig, Interval, channel_of, intervals_from_events, make_detector)
+from humanoid_data.core.contact import ContactConfig, channel_of, make_detector
 from humanoid_data.core.events import Source
+from humanoid_data.core.intervals import Interval, intervals_from_events
 from humanoid_data.core.labels import (
     Segment, auto_segments, contact_disagreements, contact_flags, phase_index, phase_segments)
 from humanoid_data.core.phases import Taxonomy

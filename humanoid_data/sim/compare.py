@@ -10,8 +10,8 @@ import yaml
 
 from humanoid_data.bag.inspect import read_events
 from humanoid_data.core.config import SuiteConfig
-from humanoid_data.core.contact import ContactScore, intervals_from_events, score_contacts
 from humanoid_data.core.events import Boundary, Phase, Source
+from humanoid_data.core.intervals import ContactScore, intervals_from_events, score_contacts
 from humanoid_data.sim.humanoid import Ledger
 
 

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from humanoid_data.core.contact import (
-    ContactConfig, Hysteresis, Interval, TactileContactDetector, WrenchContactDetector,
-    intervals_from_events, load_contact_config, parse_contact_config, score_contacts)
+    ContactConfig, Hysteresis, TactileContactDetector, WrenchContactDetector,
+    load_contact_config, parse_contact_config)
 from humanoid_data.core.events import Transition
+from humanoid_data.core.intervals import Interval, intervals_from_events, score_contacts
 from humanoid_data.errors import ConfigError
 from humanoid_data.monitors.contact import ContactMonitor, run_offline
 from humanoid_data.sim.humanoid import SimulatedHumanoid

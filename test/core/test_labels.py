@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from humanoid_data.core.contact import Interval
+from humanoid_data.core.intervals import Interval
 from humanoid_data.core.events import Boundary, Phase, Source
 from humanoid_data.core.labels import (
     MANIPULATION, Segment, auto_segments, contact_disagreements, contact_flags, phase_index,

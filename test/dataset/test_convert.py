@@ -24,8 +24,8 @@ import yaml
 from humanoid_data.bag import encode
 from humanoid_data.bag.decode import decode
 from humanoid_data.core.config import load_suite
-from humanoid_data.core.contact import Interval, score_contacts
 from humanoid_data.core.events import Phase, Source, encode_event
+from humanoid_data.core.intervals import Interval, score_contacts
 from humanoid_data.core.settings import RecorderSettings
 from humanoid_data.core.topics import topics_for
 from humanoid_data.dataset.batch import convert
