@@ -19,14 +19,27 @@ def _param(default: Any, description: str) -> Any:
     return field(default=default, metadata={'description': description})
 
 
+def _file_param(name: str, what: str = '') -> Any:
+    """A path parameter whose empty default means the installed ``config/<name>``."""
+    return _param('', f'{what} (default: the installed {name})'.strip())
+
+
+def _events_param() -> Any:
+    return _param('/humanoid_data/events', 'topic of episode and label events')
+
+
+def _status_param() -> Any:
+    return _param(1.0, 'period of the /diagnostics status (s)')
+
+
 @dataclass(frozen=True)
 class RecorderSettings:
     """Parameters of the recorder node."""
 
-    config: str = _param('', 'sensor-suite YAML file (default: the installed humanoid.yaml)')
+    config: str = _file_param('humanoid.yaml', 'sensor-suite YAML file')
     output_dir: str = _param('recordings', 'folder that holds session folders')
     session: str = _param('', 'session folder name (default: session_<UTC time>)')
-    events_topic: str = _param('/humanoid_data/events', 'topic of episode and label events')
+    events_topic: str = _events_param()
     queue_mib: float = _param(512.0, 'budget of the queue between executor and writer (MiB)')
     preroll_s: float = _param(1.0, 'seconds before a start that go into the episode')
     stop_grace_s: float = _param(
@@ -35,9 +48,9 @@ class RecorderSettings:
     operator: str = _param('', 'default operator name written to episode.yaml')
     task: str = _param('', 'default task written to episode.yaml')
     instruction: str = _param('', 'default language instruction written to episode.yaml')
-    status_period_s: float = _param(1.0, 'period of the /diagnostics status (s)')
-    taxonomy: str = _param('', 'phase-taxonomy YAML (default: the installed phases.yaml)')
-    sync_config: str = _param('', 'sync-health thresholds YAML (default: the installed sync.yaml)')
+    status_period_s: float = _status_param()
+    taxonomy: str = _file_param('phases.yaml', 'phase-taxonomy YAML')
+    sync_config: str = _file_param('sync.yaml', 'sync-health thresholds YAML')
 
     def __post_init__(self) -> None:
         """Check ranges."""
@@ -55,7 +68,7 @@ class RecorderSettings:
 class SimSettings:
     """Parameters of the simulated humanoid."""
 
-    config: str = _param('', 'sensor-suite YAML file (default: the installed humanoid.yaml)')
+    config: str = _file_param('humanoid.yaml', 'sensor-suite YAML file')
     events_topic: str = _param('/humanoid_data/events', 'topic for ground-truth events')
     autoplay: bool = _param(False, 'loop pick-and-place cycles instead of one per episode')
     cycle_gap_s: float = _param(1.5, 'idle time between autoplay cycles (s)')
@@ -83,20 +96,20 @@ class SimSettings:
 class ContactMonitorSettings:
     """Parameters of the contact monitor."""
 
-    config: str = _param('', 'sensor-suite YAML file (default: the installed humanoid.yaml)')
-    contact_config: str = _param('', 'thresholds YAML (default: the installed contact.yaml)')
-    taxonomy: str = _param('', 'phase-taxonomy YAML (default: the installed phases.yaml)')
-    events_topic: str = _param('/humanoid_data/events', 'topic of episode and label events')
+    config: str = _file_param('humanoid.yaml', 'sensor-suite YAML file')
+    contact_config: str = _file_param('contact.yaml', 'contact thresholds YAML')
+    taxonomy: str = _file_param('phases.yaml', 'phase-taxonomy YAML')
+    events_topic: str = _events_param()
     tare_on_start: bool = _param(True, 're-estimate biases at every episode start')
-    status_period_s: float = _param(1.0, 'period of the /diagnostics status (s)')
+    status_period_s: float = _status_param()
 
 
 @dataclass(frozen=True)
 class SyncMonitorSettings:
     """Parameters of the sync monitor."""
 
-    config: str = _param('', 'sensor-suite YAML file (default: the installed humanoid.yaml)')
-    sync_config: str = _param('', 'thresholds YAML (default: the installed sync.yaml)')
+    config: str = _file_param('humanoid.yaml', 'sensor-suite YAML file')
+    sync_config: str = _file_param('sync.yaml', 'sync-health thresholds YAML')
     period_s: float = _param(1.0, 'period of the /diagnostics publication (s)')
 
     def __post_init__(self) -> None:
@@ -109,9 +122,9 @@ class SyncMonitorSettings:
 class TeleopSettings:
     """Parameters of marker_teleop."""
 
-    taxonomy: str = _param('', 'phase-taxonomy YAML (default: the installed phases.yaml)')
-    teleop_config: str = _param('', 'key and button map (default: the installed teleop.yaml)')
-    events_topic: str = _param('/humanoid_data/events', 'topic of episode and label events')
+    taxonomy: str = _file_param('phases.yaml', 'phase-taxonomy YAML')
+    teleop_config: str = _file_param('teleop.yaml', 'key and button map')
+    events_topic: str = _events_param()
     joy_topic: str = _param('/joy', 'sensor_msgs/Joy topic of the pedal or controller')
     recorder: str = _param('/recorder', 'recorder node, whose status the UI shows')
     contact_monitor: str = _param('/contact_monitor', 'contact monitor node (tare service)')
