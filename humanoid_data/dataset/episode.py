@@ -205,10 +205,12 @@ def _align_stream(data: EpisodeData, plan: StreamPlan, entry: StreamSamples,
         # A video needs a picture for every frame: the nearest one, flagged when it is
         # outside the tolerance. Map sorted positions back to bag order.
         header, received = entry.arrays()
-        clock = received if plan.receive_time else header
-        order = np.argsort(clock, kind='stable')
-        nearest = align(data.instants_ns, np.sort(clock),
-                        type(plan.align)(Policy.NEAREST, 10 ** 18)).index()
+        order = np.argsort(received if plan.receive_time else header, kind='stable')
+        if plan.align.policy == Policy.NEAREST and not plan.align.causal:
+            nearest = al.before        # the nearest sample, whatever the tolerance
+        else:
+            nearest = align(data.instants_ns, stamps,
+                            type(plan.align)(Policy.NEAREST, 10 ** 18)).before
         data.frames.append(FramePlan(plan.stream, stream.topic, plan.key, stream.modality,
                                      order[nearest], al.valid, stream.width, stream.height))
         return al
