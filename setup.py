@@ -32,7 +32,7 @@ setup(
         'psutil>=5.9',
         'rich>=13',
         'pyarrow>=14',
-        'av>=12',
+        'av>=15',
         'h5py>=3.8',
         'open3d>=0.18',
     ],

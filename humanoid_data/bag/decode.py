@@ -10,7 +10,7 @@ from typing import Any, Callable, NamedTuple, Union
 
 import numpy as np
 
-from humanoid_data.bag.fastcdr import image_array, wrench_arrays
+from humanoid_data.bag.fastcdr import image_array, imu_arrays, joint_arrays, wrench_arrays
 from humanoid_data.bag.typestore import typestore_for
 from humanoid_data.errors import DecodeError
 
@@ -219,6 +219,15 @@ def decode(raw: bytes | memoryview, msgtype: str) -> Decoded:
         image = image_array(raw)
         if image is not None:
             return ImageArray(*image)
+    elif msgtype == 'sensor_msgs/msg/JointState':
+        joints = joint_arrays(raw)
+        if joints is not None:
+            stamp, _, names, position, velocity, effort = joints
+            return JointArrays(stamp, names, position, velocity, effort)
+    elif msgtype == 'sensor_msgs/msg/Imu':
+        imu = imu_arrays(raw)
+        if imu is not None:
+            return ImuSample(*imu)
     try:
         convert = _DECODERS[msgtype]
     except KeyError:

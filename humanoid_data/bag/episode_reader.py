@@ -2,18 +2,22 @@
 
 Pass 1 (``scan``) reads every message once: it peeks each header stamp and keeps the
 receive time, decodes the small streams (joints, command, force-torque, tactile, IMU)
-into numpy arrays, and only counts the large ones (images, depth, point clouds). The
-converter then aligns everything on stamps and knows which image of each camera every
-frame uses. Pass 2 (``read``) decodes just those messages of one large stream, one at a
-time, in bag order, so a ten-minute episode with three cameras never sits in memory.
+into a scratch file, and only counts the large ones (images, depth, point clouds). The
+converter then aligns everything on stamps, reads back just the samples the frames use,
+and knows which image of each camera every frame uses. Pass 2 (``read``) decodes just
+those messages of one large stream, one at a time, in bag order. What stays in memory is
+16 bytes of stamps per message and the frames' own values, so a ten-minute episode with
+three cameras and 1 kHz force-torque never sits in memory.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 import numpy as np
 import yaml
@@ -25,49 +29,122 @@ from humanoid_data.bag.decode import (
 from humanoid_data.bag.stamps import header_stamp_ns, string_payload
 from humanoid_data.core.config import Modality, StreamConfig, SuiteConfig, load_suite
 from humanoid_data.core.events import EventBase, decode_event
-from humanoid_data.errors import BagError, ConfigError, DecodeError, EventError
+from humanoid_data.errors import (
+    BagError, ConfigError, DecodeError, EventError, HumanoidDataError)
 
 EVENT_TYPE = 'std_msgs/msg/String'
 LARGE = (Modality.RGB, Modality.DEPTH, Modality.LIDAR)
+
+
+SPILL_ROWS = 4096        # samples of a small stream kept in memory before going to disk
 
 
 @dataclass
 class StreamSamples:
     """Stamps of one stream's messages in bag order, and the values of a small stream.
 
-    Stamps live in ``array('q')`` and values in one growing 2-D buffer, not in Python
-    lists of objects: a ten-minute episode has millions of samples.
+    Stamps stay in memory in ``array('q')`` (16 bytes per message). Values go to an
+    anonymous scratch file (deleted when closed or when the process ends) in blocks of
+    ``SPILL_ROWS``; alignment then reads back only the rows the frames use, so memory does
+    not grow with the length of the episode's 1 kHz streams.
     """
 
     stream: StreamConfig
+    scratch: Path | None = None       # folder for the scratch file (system temp if None)
     header_ns: array = field(default_factory=lambda: array('q'))
     receive_ns: array = field(default_factory=lambda: array('q'))
     names: tuple[str, ...] = ()       # joint names of joint states and commands
-    _buffer: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
-    _count: int = 0
+    width: int = 0                    # values per sample (0: a large stream, no values)
+    count: int = 0                    # samples with values
+    _block: np.ndarray | None = None
+    _filled: int = 0
+    _finite: bytearray = field(default_factory=bytearray)
+    _file: IO[bytes] | None = None
 
     def append_value(self, value: np.ndarray) -> None:
-        """Add one sample's values (every sample of a stream has the same width)."""
-        if self._count == len(self._buffer):
-            grown = np.empty((max(1024, 2 * len(self._buffer)), len(value)))
-            if self._count:
-                grown[:self._count] = self._buffer[:self._count]
-            self._buffer = grown
-        if len(value) != self._buffer.shape[1]:
-            raise DecodeError(f'{self.stream.topic}: a sample of {len(value)} values after '
-                              f'samples of {self._buffer.shape[1]}')
-        self._buffer[self._count] = value
-        self._count += 1
+        """Add one sample's values (every sample of a stream has the same width).
 
-    @property
-    def values(self) -> np.ndarray:
-        """Values so far, one row per sample (an empty array for large streams)."""
-        return self._buffer[:self._count]
+        Raises:
+            DecodeError: The sample's width differs from the earlier ones.
+            HumanoidDataError: The scratch folder cannot take the block (full disk).
+
+        """
+        if self._block is None:
+            self.width = len(value)
+            self._block = np.empty((SPILL_ROWS, self.width))
+        elif len(value) != self.width:
+            raise DecodeError(f'{self.stream.topic}: a sample of {len(value)} values after '
+                              f'samples of {self.width}')
+        self._block[self._filled] = value
+        self._filled += 1
+        self.count += 1
+        if self._filled == SPILL_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._block is None or not self._filled:
+            return
+        block = self._block[:self._filled]
+        self._finite.extend(np.isfinite(block).all(axis=1).tobytes())
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix='humanoid_data_samples_',
+                                                    dir=self.scratch)
+            self._file.write(block.tobytes())
+        except OSError as err:
+            where = self.scratch or tempfile.gettempdir()
+            raise HumanoidDataError(f'{where}: cannot keep the samples of '
+                                    f'{self.stream.topic} in a scratch file: {err}') from err
+        self._filled = 0
+
+    def finish(self) -> None:
+        """Write out the last block (the end of pass 1)."""
+        self._flush()
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        """Delete the scratch file; the values are gone, the stamps stay."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Header and receive stamps as int64 arrays."""
         return (np.frombuffer(self.header_ns, dtype=np.int64),
                 np.frombuffer(self.receive_ns, dtype=np.int64))
+
+    def finite(self) -> np.ndarray:
+        """Per sample: True when none of its values is NaN or inf."""
+        return np.frombuffer(bytes(self._finite), dtype=bool)
+
+    def _read(self, first: int, count: int) -> np.ndarray:
+        assert self._file is not None
+        size = self.width * 8
+        raw = os.pread(self._file.fileno(), count * size, first * size)
+        return np.frombuffer(raw, dtype=np.float64).reshape(-1, self.width)
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        """Values of the samples at bag-order ``index`` (any order, repeats allowed).
+
+        Read from the scratch file one block at a time.
+        """
+        index = np.asarray(index, dtype=np.int64)
+        if not len(index):
+            return np.empty((0, self.width))
+        wanted, inverse = np.unique(index, return_inverse=True)
+        found = np.empty((len(wanted), self.width))
+        for block in np.unique(wanted // SPILL_ROWS):
+            lo, hi = np.searchsorted(wanted, [block * SPILL_ROWS, (block + 1) * SPILL_ROWS])
+            values = self._read(int(block) * SPILL_ROWS, SPILL_ROWS)
+            found[lo:hi] = values[wanted[lo:hi] - block * SPILL_ROWS]
+        return found[inverse.reshape(-1)]
+
+    def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(header stamps, values) of every sample in bag order, a block at a time."""
+        header = self.arrays()[0]
+        for first in range(0, self.count, SPILL_ROWS):
+            yield header[first:first + SPILL_ROWS], self._read(first, SPILL_ROWS)
 
 
 def _small_value(value: Any) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -104,8 +181,11 @@ def find_suite(episode_dir: Path, fallback: SuiteConfig | None = None) -> SuiteC
 class EpisodeReader:
     """One episode folder: its bag, ``episode.yaml`` and the suite it was recorded with."""
 
-    def __init__(self, episode_dir: str | Path, suite: SuiteConfig | None = None) -> None:
+    def __init__(self, episode_dir: str | Path, suite: SuiteConfig | None = None,
+                 scratch: Path | None = None) -> None:
         """Check the folder and load the episode's metadata.
+
+        ``scratch`` is where pass 1 keeps the small streams' values (system temp if None).
 
         Raises:
             BagError: No bag in the folder.
@@ -122,6 +202,7 @@ class EpisodeReader:
         except yaml.YAMLError as err:
             raise BagError(f'{meta_file}: not valid YAML: {err}') from err
         self.suite = find_suite(self.path, suite)
+        self.scratch = scratch
         self.samples: dict[str, StreamSamples] = {}
         self.events: list[EventBase] = []
         self.malformed_events = 0
@@ -161,34 +242,49 @@ class EpisodeReader:
         Raises:
             BagError: A truncated or corrupt bag, or a message that does not decode,
                 naming the bag and the topic.
+            HumanoidDataError: The scratch folder cannot take the values (full disk).
 
         """
         by_topic = self.suite.by_topic()
-        samples = {s.topic: StreamSamples(s) for s in self.suite.streams}
+        self.samples = samples = {s.topic: StreamSamples(s, self.scratch)
+                                  for s in self.suite.streams}
         unknown: set[str] = set()
-        for conn, log_ns, raw in self._messages():
-            if conn.msgtype == EVENT_TYPE and conn.topic not in by_topic:
-                self._event(raw)
-                continue
-            entry = samples.get(conn.topic)
-            if entry is None:
-                unknown.add(conn.topic)
-                continue
-            try:
-                entry.header_ns.append(header_stamp_ns(raw))
-                entry.receive_ns.append(log_ns)
-                if entry.stream.modality not in LARGE and \
-                        entry.stream.modality != Modality.CAMERA_INFO:
-                    value, names = _small_value(decode(raw, conn.msgtype))
-                    entry.append_value(value)
-                    if names and not entry.names:
-                        entry.names = names
-            except DecodeError as err:
-                raise BagError(f'{self.path}: topic {conn.topic}: {err}') from err
+        try:
+            for conn, log_ns, raw in self._messages():
+                if conn.msgtype == EVENT_TYPE and conn.topic not in by_topic:
+                    self._event(raw)
+                    continue
+                entry = samples.get(conn.topic)
+                if entry is None:
+                    unknown.add(conn.topic)
+                    continue
+                self._sample(entry, conn.msgtype, log_ns, raw)
+            for entry in samples.values():
+                entry.finish()
+        except BaseException:
+            self.close_samples()
+            raise
         self.events.sort(key=lambda e: e.stamp_ns)
         self.unknown_topics = sorted(unknown)
-        self.samples = samples
         return samples
+
+    def _sample(self, entry: StreamSamples, msgtype: str, log_ns: int, raw: bytes) -> None:
+        try:
+            entry.header_ns.append(header_stamp_ns(raw))
+            entry.receive_ns.append(log_ns)
+            if entry.stream.modality not in LARGE and \
+                    entry.stream.modality != Modality.CAMERA_INFO:
+                value, names = _small_value(decode(raw, msgtype))
+                entry.append_value(value)
+                if names and not entry.names:
+                    entry.names = names
+        except DecodeError as err:
+            raise BagError(f'{self.path}: topic {entry.stream.topic}: {err}') from err
+
+    def close_samples(self) -> None:
+        """Delete pass 1's scratch files (the stamps stay)."""
+        for entry in self.samples.values():
+            entry.close()
 
     def _event(self, raw: bytes) -> None:
         try:

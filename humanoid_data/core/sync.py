@@ -91,13 +91,30 @@ class Alignment:
         chosen = np.where(use_after, self.after, self.before)
         return np.where(self.valid, chosen, -1)
 
-    def take(self, values: np.ndarray) -> np.ndarray:
-        """Values at every instant (rows of ``values`` per sample), NaN where invalid."""
+    def used(self, count: int) -> np.ndarray:
+        """Sample positions (sorted, unique) any instant reads, of ``count`` samples.
+
+        With these, a caller can fetch just the rows it needs and pass them to ``take``.
+        """
+        if not count:
+            return np.empty(0, dtype=np.int64)
+        return np.unique(np.clip(np.concatenate([self.before, self.after]), 0, count - 1))
+
+    def take(self, values: np.ndarray, used: np.ndarray | None = None) -> np.ndarray:
+        """Values at every instant (rows of ``values`` per sample), NaN where invalid.
+
+        If ``used`` (from ``used()``) is given, ``values`` holds only those samples' rows.
+        """
         values = np.asarray(values, dtype=np.float64)
         if len(values) == 0:
             return np.full((len(self.valid),) + values.shape[1:], np.nan)
-        lo = values[np.clip(self.before, 0, len(values) - 1)]
-        hi = values[np.clip(self.after, 0, len(values) - 1)]
+        if used is None:
+            lo = values[np.clip(self.before, 0, len(values) - 1)]
+            hi = values[np.clip(self.after, 0, len(values) - 1)]
+        else:
+            first, last = int(used[0]), int(used[-1])
+            lo = values[np.searchsorted(used, np.clip(self.before, first, last))]
+            hi = values[np.searchsorted(used, np.clip(self.after, first, last))]
         w = self.weight.reshape((-1,) + (1,) * (values.ndim - 1))
         out = lo + (hi - lo) * w
         out[~self.valid] = np.nan

@@ -50,6 +50,7 @@ class LeRobotOptions:
 
     chunks_size: int = 1000
     data_files_size_in_mb: int = 100
+    video_files_size_in_mb: int = 500
 
 
 @dataclass(frozen=True)

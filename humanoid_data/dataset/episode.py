@@ -73,37 +73,35 @@ class EpisodeData:
 
 
 def _sorted_finite(entry: StreamSamples, use_receive: bool,
-                   notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stamps (sorted), receive times and values of a stream, non-finite samples dropped."""
+                   notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A stream's stamps sorted, non-finite samples left out, and each one's bag index."""
     header, receive = entry.arrays()
     stamps = receive if use_receive else header
-    values = entry.values if len(entry.values) else np.zeros((len(stamps), 0))
     regressions = int(np.count_nonzero(np.diff(stamps) < 0))
     if regressions:
         notes.append(f'{entry.stream.topic}: {regressions} out-of-order stamps, sorted')
     order = np.argsort(stamps, kind='stable')
-    stamps, receive, values = stamps[order], receive[order], values[order]
-    if values.shape[1]:
-        finite = np.all(np.isfinite(values), axis=1)
+    if entry.width:
+        finite = entry.finite()[order]
         bad = int(np.count_nonzero(~finite))
         if bad:
             notes.append(f'{entry.stream.topic}: {bad} samples with NaN or inf skipped')
-            stamps, receive, values = stamps[finite], receive[finite], values[finite]
-    return stamps, receive, values
+            order = order[finite]
+    return stamps[order], order
 
 
 def _names(entry: StreamSamples) -> list[str]:
     modality = entry.stream.modality
     if modality in (Modality.JOINT_STATE, Modality.COMMAND):
-        width = entry.values.shape[1] if len(entry.values) else 0
-        velocities = [f'{n}.vel' for n in entry.names] if width == 2 * len(entry.names) else []
+        velocities = [f'{n}.vel' for n in entry.names] \
+            if entry.width == 2 * len(entry.names) else []
         return [f'{n}.pos' for n in entry.names] + velocities
     if modality == Modality.WRENCH:
         return ['fx', 'fy', 'fz', 'tx', 'ty', 'tz']
     if modality == Modality.IMU:
         return ['qx', 'qy', 'qz', 'qw', 'wx', 'wy', 'wz', 'ax', 'ay', 'az']
     if modality == Modality.TACTILE:
-        return [f'taxel_{i}' for i in range(entry.values.shape[1] if len(entry.values) else 0)]
+        return [f'taxel_{i}' for i in range(entry.width)]
     return []
 
 
@@ -112,45 +110,58 @@ def _offline_contacts(reader: EpisodeReader, config: ContactConfig,
     changes = []
     for entry in reader.samples.values():
         stream = entry.stream
-        if stream.modality not in (Modality.WRENCH, Modality.TACTILE) or not len(entry.values):
+        if stream.modality not in (Modality.WRENCH, Modality.TACTILE) or not entry.count:
             continue
         detector = make_detector(stream, config)
         shape = (stream.height or 4, stream.width or 4)
-        for stamp, value in zip(entry.header_ns, entry.values):
-            sample = value[:3] if stream.modality == Modality.WRENCH else value.reshape(shape)
-            changes.extend(detector.update(stamp, sample))
+        for stamps, values in entry.blocks():
+            for stamp, value in zip(stamps.tolist(), values):
+                sample = value[:3] if stream.modality == Modality.WRENCH else \
+                    value.reshape(shape)
+                changes.extend(detector.update(stamp, sample))
         changes.extend(detector.close())
     return intervals_from_events((c.to_event(source=Source.AUTO) for c in changes), end_ns=end_ns)
 
 
 def assemble(episode_dir: str | Path, config: DatasetConfig, taxonomy: Taxonomy,
-             contact_config: ContactConfig, suite: SuiteConfig | None = None) -> EpisodeData:
-    """Read, align and label one episode.
+             contact_config: ContactConfig, suite: SuiteConfig | None = None,
+             scratch: Path | None = None) -> EpisodeData:
+    """Read, align and label one episode (pass 1 keeps its values under ``scratch``).
 
     Raises:
         BagError: The bag cannot be read (truncated, corrupt), naming it.
         ConfigError: The dataset plan needs streams the recorded suite does not have.
+        HumanoidDataError: ``scratch`` cannot take pass 1's values (full disk).
 
     """
-    reader = EpisodeReader(episode_dir, suite)
+    reader = EpisodeReader(episode_dir, suite, scratch)
     config.check_against(reader.suite, str(reader.path))
-    samples = reader.scan()
+    reader.scan()
+    try:
+        return _build(reader, config, taxonomy, contact_config)
+    finally:
+        reader.close_samples()     # the frames hold their values; the scratch files go
+
+
+def _build(reader: EpisodeReader, config: DatasetConfig, taxonomy: Taxonomy,
+           contact_config: ContactConfig) -> EpisodeData:
+    samples = reader.samples
     meta = reader.meta
     notes: list[str] = []
     by_name = {s.stream.name: s for s in samples.values()}
     # Timeline: from the operator's start to stop; without episode.yaml, the first and
     # last stamps of the required streams.
-    required = [by_name[p.stream] for p in config.streams
+    required = [by_name[p.stream].arrays()[0] for p in config.streams
                 if p.required and p.stream in by_name and by_name[p.stream].header_ns]
-    start_ns = meta.get('start_ns') or (min(min(e.header_ns) for e in required)
+    start_ns = meta.get('start_ns') or (min(int(h.min()) for h in required)
                                         if required else 0)
-    stop_ns = meta.get('stop_ns') or (max(max(e.header_ns) for e in required)
+    stop_ns = meta.get('stop_ns') or (max(int(h.max()) for h in required)
                                       if required else 0)
     reference = by_name.get(config.reference)
     if reference is not None and reference.header_ns:
         # Start on the reference stream's first sample (a camera trigger), so its frames
         # land on the grid with no residual.
-        stamps = np.sort(np.asarray(reference.header_ns, dtype=np.int64))
+        stamps = np.sort(reference.arrays()[0])
         after = stamps[stamps >= int(start_ns)]
         if len(after):
             start_ns = int(after[0])
@@ -193,7 +204,7 @@ def assemble(episode_dir: str | Path, config: DatasetConfig, taxonomy: Taxonomy,
 def _align_stream(data: EpisodeData, plan: StreamPlan, entry: StreamSamples,
                   notes: list[str]) -> Alignment:
     stream = entry.stream
-    stamps, receive, values = _sorted_finite(entry, plan.receive_time, notes)
+    stamps, order = _sorted_finite(entry, plan.receive_time, notes)
     if plan.receive_time:
         notes.append(f'{stream.topic}: aligned on receive time (dataset.yaml stamps: receive)')
     al = align(data.instants_ns, stamps, plan.align)
@@ -203,9 +214,7 @@ def _align_stream(data: EpisodeData, plan: StreamPlan, entry: StreamSamples,
     data.valid[plan.key] = al.valid
     if stream.modality in LARGE:
         # A video needs a picture for every frame: the nearest one, flagged when it is
-        # outside the tolerance. Map sorted positions back to bag order.
-        header, received = entry.arrays()
-        order = np.argsort(received if plan.receive_time else header, kind='stable')
+        # outside the tolerance, as a bag-order index.
         if plan.align.policy == Policy.NEAREST and not plan.align.causal:
             nearest = al.before        # the nearest sample, whatever the tolerance
         else:
@@ -214,7 +223,8 @@ def _align_stream(data: EpisodeData, plan: StreamPlan, entry: StreamSamples,
         data.frames.append(FramePlan(plan.stream, stream.topic, plan.key, stream.modality,
                                      order[nearest], al.valid, stream.width, stream.height))
         return al
-    data.columns[plan.key] = al.take(values)
+    used = al.used(len(stamps))
+    data.columns[plan.key] = al.take(entry.rows(order[used]), used)
     data.names[plan.key] = _names(entry)
     return al
 

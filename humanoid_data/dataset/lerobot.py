@@ -5,7 +5,8 @@ Layout (docs/formats.md)::
     meta/info.json  meta/stats.json  meta/tasks.parquet
     meta/episodes/chunk-000/file-000.parquet
     data/chunk-000/file-000.parquet            frames of many episodes, global index
-    videos/<key>/chunk-000/file-NNN.mp4        one file per episode and camera
+    videos/<key>/chunk-000/file-NNN.mp4        episodes one after another, per camera,
+                                               up to video_files_size_in_mb a file
     humanoid_data/episode_NNNNNN/              sidecars: stamps.npz, labels.json,
                                                quality.json, depth.h5, lidar.h5
     humanoid_data/report.json                  every episode's verdict and reasons
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 from humanoid_data import __version__
 from humanoid_data.dataset.config import DatasetConfig
 from humanoid_data.dataset.staging import IMAGES, LIDAR, write_json
+from humanoid_data.errors import HumanoidDataError
 
 CODEBASE_VERSION = 'v3.0'
 DATA_PATH = 'data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet'
@@ -65,23 +67,6 @@ def _merge_stats(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
             'mean': mean.tolist(), 'std': np.sqrt(var).tolist(), 'count': [int(total)]}
 
 
-def _image_stats(path: Path, every: int = 10) -> dict[str, list]:
-    """Per-channel statistics (0..1) of every ``every``-th decoded frame, as (3, 1, 1)."""
-    import av
-    samples = []
-    with av.open(str(path)) as video:
-        for i, frame in enumerate(video.decode(video=0)):
-            if i % every == 0:
-                samples.append(frame.to_ndarray(format='rgb24').reshape(-1, 3) / 255.0)
-    pixels = np.concatenate(samples)
-
-    def shaped(v: np.ndarray) -> list:
-        return v.reshape(3, 1, 1).tolist()
-    return {'min': shaped(pixels.min(0)), 'max': shaped(pixels.max(0)),
-            'mean': shaped(pixels.mean(0)), 'std': shaped(pixels.std(0)),
-            'count': [len(samples)]}
-
-
 def _tasks_table(tasks: list[str]) -> pa.Table:
     """tasks.parquet as pandas writes a frame indexed by task (lerobot reads it so)."""
     table = pa.table({'task_index': pa.array(range(len(tasks)), pa.int64()),
@@ -115,6 +100,7 @@ def write_lerobot(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
     features: dict[str, Any] = {}
     stats_parts: dict[str, list] = {}
     episodes_rows: list[dict[str, Any]] = []
+    videos: dict[str, list[tuple[dict[str, Any], Path, int]]] = {}   # key -> (row, mp4, n)
     tables: list[pa.Table] = []
     data_file, data_bytes, index = 0, 0, 0
     limit = config.lerobot.data_files_size_in_mb * 1_000_000
@@ -172,15 +158,10 @@ def write_lerobot(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
                     'dataset_from_index': index, 'dataset_to_index': index + n})
         index += n
         for key, video in summary['videos'].items():
-            target = out / VIDEO_PATH.format(video_key=key, chunk_index=ep_index // chunk_size,
-                                             file_index=ep_index % chunk_size)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(stage / f'{key}.mp4', target)
-            times = video['times']
-            row.update({f'videos/{key}/chunk_index': ep_index // chunk_size,
-                        f'videos/{key}/file_index': ep_index % chunk_size,
-                        f'videos/{key}/from_timestamp': float(times[0]),
-                        f'videos/{key}/to_timestamp': float(times[-1] + 1 / config.fps)})
+            videos.setdefault(key, []).append((row, stage / f'{key}.mp4', n))
+            for stat, v in video['stats'].items():
+                row[f'stats/{key}/{stat}'] = v
+            stats_parts.setdefault(key, []).append(video['stats'])
             height, width = video['shape']
             features.setdefault(key, {
                 'dtype': 'video', 'shape': [height, width, 3],
@@ -190,7 +171,6 @@ def write_lerobot(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
                          'video.codec': CODEC_NAMES.get(config.video.codec, config.video.codec),
                          'video.pix_fmt': config.video.pix_fmt, 'video.is_depth_map': False,
                          'has_audio': False}})
-            stats_parts.setdefault(key, []).append(_image_stats(target))
         row.update({'meta/episodes/chunk_index': 0, 'meta/episodes/file_index': 0,
                     'outcome': summary['outcome'] or '', 'failure_mode':
                     summary['failure_mode'] or '', 'verdict': summary['verdict'],
@@ -200,6 +180,8 @@ def write_lerobot(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
         _copy_sidecars(stage, out / 'humanoid_data' / f'episode_{ep_index:06d}', summary)
     if tables:
         _write_data(out, tables, data_file, chunk_size)
+    for key, episodes in videos.items():
+        _write_videos(out, key, episodes, config)
     for key, spec in (('phase_index', [1]), ('sync_flagged', [1]), ('frame_index', [1]),
                       ('episode_index', [1]), ('index', [1]), ('task_index', [1])):
         features[key] = {'dtype': 'int64', 'shape': spec, 'names': None}
@@ -221,7 +203,7 @@ def write_lerobot(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
         'total_episodes': len(kept), 'total_frames': index, 'total_tasks': len(tasks),
         'chunks_size': chunk_size,
         'data_files_size_in_mb': config.lerobot.data_files_size_in_mb,
-        'video_files_size_in_mb': 500, 'fps': config.fps,
+        'video_files_size_in_mb': config.lerobot.video_files_size_in_mb, 'fps': config.fps,
         'splits': {'train': f'0:{len(kept)}'}, 'data_path': DATA_PATH,
         'video_path': VIDEO_PATH if any(s['videos'] for _, s in kept) else None,
         'features': features,
@@ -244,6 +226,74 @@ def _merge_image_stats(parts: list[dict[str, list]]) -> dict[str, list]:
     merged = _merge_stats(arrays)
     return {k: (np.array(v).reshape(3, 1, 1).tolist() if k != 'count' else v)
             for k, v in merged.items()}
+
+
+def _write_videos(out: Path, key: str, episodes: list[tuple[dict[str, Any], Path, int]],
+                  config: DatasetConfig) -> None:
+    """Join one camera's episode videos into files of up to the configured size.
+
+    Episodes stay in order; each episode row gets its file and its time range in it.
+    """
+    limit = config.lerobot.video_files_size_in_mb * 1_000_000
+    groups: list[list[tuple[dict[str, Any], Path, int]]] = []
+    size = 0
+    for episode in episodes:
+        grow = episode[1].stat().st_size
+        if not groups or (size + grow > limit and groups[-1]):
+            groups.append([])
+            size = 0
+        groups[-1].append(episode)
+        size += grow
+    chunk_size = config.lerobot.chunks_size
+    for number, group in enumerate(groups):
+        chunk, file = number // chunk_size, number % chunk_size
+        target = out / VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        times = join_videos([path for _, path, _ in group], [n for _, _, n in group],
+                            config.fps, target)
+        for (row, _, _), episode_times in zip(group, times):
+            row.update({f'videos/{key}/chunk_index': chunk, f'videos/{key}/file_index': file,
+                        f'videos/{key}/from_timestamp': episode_times[0],
+                        f'videos/{key}/to_timestamp': episode_times[-1] + 1 / config.fps})
+
+
+def join_videos(sources: list[Path], frames: list[int], fps: float,
+                target: Path) -> list[list[float]]:
+    """Copy the videos one after another into ``target`` without re-encoding.
+
+    Each one starts ``frames / fps`` after the previous one. Returns every source's frame
+    times in ``target`` (s), read back from the written file's packets.
+
+    Raises:
+        HumanoidDataError: A source's frame count differs from ``frames``.
+
+    """
+    import av
+    offset_s = 0.0
+    with av.open(str(target), 'w') as output:
+        stream = None
+        for source, count in zip(sources, frames):
+            with av.open(str(source)) as video:
+                origin = video.streams.video[0]
+                if stream is None:
+                    stream = output.add_stream_from_template(origin, opaque=True)
+                shift = int(round(offset_s / origin.time_base))
+                for packet in video.demux(origin):
+                    if packet.dts is None:      # the demuxer's end-of-stream marker
+                        continue
+                    packet.pts += shift
+                    packet.dts += shift
+                    packet.stream = stream
+                    output.mux(packet)
+            offset_s += count / fps
+    with av.open(str(target)) as video:
+        base = video.streams.video[0].time_base
+        times = sorted(float(p.pts * base) for p in video.demux(video=0) if p.pts is not None)
+    if len(times) != sum(frames):
+        raise HumanoidDataError(f'{target}: {len(times)} frames after joining '
+                                f'{len(sources)} videos of {sum(frames)}')
+    split = np.cumsum([0] + list(frames))
+    return [times[a:b] for a, b in zip(split[:-1], split[1:])]
 
 
 def _write_data(out: Path, tables: list[pa.Table], file_number: int, chunk_size: int) -> None:

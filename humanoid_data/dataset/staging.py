@@ -105,14 +105,59 @@ def _frames_of(data: EpisodeData, plan: FramePlan):
             next_frame += 1
 
 
+class PixelStats:
+    """Per-channel min, max, mean and std (0..1) of every ``every``-th frame.
+
+    Kept as running sums, so memory does not grow with the episode (LeRobot's image
+    statistics in meta/stats.json).
+    """
+
+    def __init__(self, every: int = 10) -> None:
+        """Sample one frame in ``every``."""
+        self.every = every
+        self.seen = 0
+        self.frames = 0
+        self.pixels = 0
+        self.low = np.full(3, np.inf)
+        self.high = np.full(3, -np.inf)
+        self.total = np.zeros(3)
+        self.squares = np.zeros(3)
+
+    def add(self, rgb: np.ndarray) -> None:
+        """Offer one (H, W, 3) uint8 frame."""
+        self.seen += 1
+        if (self.seen - 1) % self.every:
+            return
+        values = rgb.reshape(-1, 3).astype(np.float64) / 255.0
+        self.frames += 1
+        self.pixels += len(values)
+        self.low = np.minimum(self.low, values.min(0))
+        self.high = np.maximum(self.high, values.max(0))
+        self.total += values.sum(0)
+        self.squares += np.square(values).sum(0)
+
+    def result(self) -> dict[str, list]:
+        """min, max, mean, std as (3, 1, 1) lists and the sampled frame count."""
+        mean = self.total / max(self.pixels, 1)
+        std = np.sqrt(np.maximum(self.squares / max(self.pixels, 1) - mean ** 2, 0.0))
+
+        def shaped(v: np.ndarray) -> list:
+            return v.reshape(3, 1, 1).tolist()
+        return {'min': shaped(self.low), 'max': shaped(self.high), 'mean': shaped(mean),
+                'std': shaped(std), 'count': [self.frames]}
+
+
 def _encode_video(data: EpisodeData, plan: FramePlan, path: Path,
-                  config: DatasetConfig) -> list[float]:
-    """Encode one camera; return each encoded frame's presentation time (s)."""
+                  config: DatasetConfig) -> tuple[list[float], dict[str, list]]:
+    """Encode one camera; return the encoded frames' times (s) and the pixel statistics."""
     import av
     container, stream = _video_writer(path, plan, config)
+    stats = PixelStats()
     try:
         for frame, image in _frames_of(data, plan):
-            video_frame = av.VideoFrame.from_ndarray(_rgb(image), format='rgb24')
+            rgb = _rgb(image)
+            stats.add(rgb)
+            video_frame = av.VideoFrame.from_ndarray(rgb, format='rgb24')
             video_frame.pts = frame
             for packet in stream.encode(video_frame):
                 container.mux(packet)
@@ -122,7 +167,7 @@ def _encode_video(data: EpisodeData, plan: FramePlan, path: Path,
         container.close()
     with av.open(str(path)) as video:
         base = video.streams.video[0].time_base
-        return [float(f.pts * base) for f in video.decode(video=0)]
+        return [float(f.pts * base) for f in video.decode(video=0)], stats.result()
 
 
 def _write_images(data: EpisodeData, plan: FramePlan, path: Path) -> None:
@@ -141,7 +186,7 @@ def _write_images(data: EpisodeData, plan: FramePlan, path: Path) -> None:
 
 def _write_lidar(data: EpisodeData, plan: FramePlan, config: DatasetConfig,
                  path: Path) -> int:
-    """Crop and voxel-downsample (open3d) each scan the frames use; append it to ``path``.
+    """Crop each scan the frames use, voxel-downsample it (open3d), append it to ``path``.
 
     Returns the number of points kept.
 
@@ -151,8 +196,7 @@ def _write_lidar(data: EpisodeData, plan: FramePlan, config: DatasetConfig,
     """
     import h5py
     import open3d as o3d
-    box = o3d.geometry.AxisAlignedBoundingBox(np.array(config.lidar.crop_min),
-                                              np.array(config.lidar.crop_max))
+    low, high = np.array(config.lidar.crop_min), np.array(config.lidar.crop_max)
     wanted = sorted(set(int(i) for i in plan.index))
     with h5py.File(path, 'w') as h5:
         points = h5.create_dataset('points', shape=(0, 3), maxshape=(None, 3),
@@ -161,9 +205,11 @@ def _write_lidar(data: EpisodeData, plan: FramePlan, config: DatasetConfig,
         for index, cloud in data.reader.read(plan.topic, set(wanted)):
             assert isinstance(cloud, PointCloudArray)
             xyz = np.stack([cloud.points[c].astype(np.float64) for c in ('x', 'y', 'z')], 1)
-            pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(
-                xyz[np.isfinite(xyz).all(1)]))
-            kept = np.asarray(pcd.crop(box).voxel_down_sample(config.lidar.voxel_m).points,
+            # The crop box as a mask (NaN fails it) before open3d sees the points: building
+            # its point cloud is the costly step, and most of a scan is outside the box.
+            inside = xyz[np.all((xyz >= low) & (xyz <= high), axis=1)]
+            pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(inside))
+            kept = np.asarray(pcd.voxel_down_sample(config.lidar.voxel_m).points,
                               dtype=np.float32)
             points.resize(offsets[-1] + len(kept), axis=0)
             points[offsets[-1]:] = kept
@@ -188,8 +234,8 @@ def stage_episode(episode_dir: Path, staging: Path, config: DatasetConfig, taxon
         HumanoidDataError: The episode cannot be read or its streams do not fit.
 
     """
-    data = assemble(episode_dir, config, taxonomy, contact_config)
-    staging.mkdir(parents=True, exist_ok=True)
+    staging.mkdir(parents=True, exist_ok=True)      # also the scratch folder of pass 1
+    data = assemble(episode_dir, config, taxonomy, contact_config, scratch=staging)
     meta = data.meta
     summary: dict[str, Any] = {
         'source': str(episode_dir), 'session': data.session, 'episode_id': data.episode_id,
@@ -240,8 +286,9 @@ def _stage_frames(data: EpisodeData, staging: Path, config: DatasetConfig, fmt: 
             summary['images'][plan.key] = {'modality': plan.modality.value,
                                            'shape': [plan.height, plan.width]}
         else:
-            times = _encode_video(data, plan, staging / f'{plan.key}.mp4', config)
+            times, stats = _encode_video(data, plan, staging / f'{plan.key}.mp4', config)
             if len(times) != data.frame_count:
                 raise HumanoidDataError(f'{plan.key}: encoded {len(times)} frames for '
                                         f'{data.frame_count}')
-            summary['videos'][plan.key] = {'times': times, 'shape': [plan.height, plan.width]}
+            summary['videos'][plan.key] = {'times': times, 'stats': stats,
+                                           'shape': [plan.height, plan.width]}

@@ -7,6 +7,7 @@ LeRobot v3 folder (meta/info.json) and an HDF5 file (or a folder holding
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -127,17 +128,28 @@ def _labels(where: str, labels: dict, summary: dict, phase_index: np.ndarray,
     return problems
 
 
+@functools.lru_cache(maxsize=8)
+def _decoded_times(path: str, size: int, mtime_ns: int) -> np.ndarray:
+    """Presentation times of every decoded frame, sorted.
+
+    A file holds many episodes, so it is decoded once; size and time are in the key, so a
+    rewritten file is decoded again.
+    """
+    import av
+    with av.open(path) as container:
+        base = container.streams.video[0].time_base
+        return np.sort([float(f.pts * base) for f in container.decode(video=0)])
+
+
 def _video(where: str, video: Path, episode: dict, key: str, length: int,
            fps: float) -> list[str]:
-    import av
     if not video.is_file():
         return [f'{where}: video {video} missing']
     start = episode[f'videos/{key}/from_timestamp']
     end = episode[f'videos/{key}/to_timestamp']
-    with av.open(str(video)) as container:
-        base = container.streams.video[0].time_base
-        times = [float(f.pts * base) for f in container.decode(video=0)]
-    inside = [t for t in times if start - 1e-6 <= t < end - 1e-6]
+    stat = video.stat()
+    times = _decoded_times(str(video), stat.st_size, stat.st_mtime_ns)
+    inside = times[np.searchsorted(times, start - 1e-6):np.searchsorted(times, end - 1e-6)]
     problems = []
     if len(inside) != length:
         problems.append(f'{where}: {key} has {len(inside)} frames in '

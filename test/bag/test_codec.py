@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from humanoid_data.bag import encode
 from humanoid_data.bag.decode import decode
@@ -122,3 +123,61 @@ def test_fast_paths_agree_with_rosbags(frame):
             slow.header_ns, slow.frame_id, slow.encoding)
         np.testing.assert_array_equal(fast.pixels, slow.pixels)
         np.testing.assert_array_equal(fast.pixels, pixels)
+
+
+_NAME = st.text(alphabet='abcdefghijklmnopqrstuvwxyz_0123456789', max_size=13)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_NAME, max_size=8), _NAME, st.booleans(), st.booleans(),
+       st.integers(0, 2**32 - 1))
+def test_joint_state_and_imu_fast_paths_agree_with_rosbags(names, frame, with_velocity,
+                                                           with_effort, seed):
+    from humanoid_data.bag import decode as module
+    from humanoid_data.bag.fastcdr import imu_arrays, joint_arrays
+    from humanoid_data.bag.typestore import typestore_for
+
+    store = typestore_for()
+    types = store.types
+    rng = np.random.default_rng(seed)
+    n = len(names)
+    sequences = [rng.normal(size=n), rng.normal(size=n if with_velocity else 0),
+                 rng.normal(size=n if with_effort else 0)]
+    header = encode.header(STAMP, frame)
+    raw = store.serialize_cdr(types['sensor_msgs/msg/JointState'](header, list(names),
+                                                                  *sequences),
+                              'sensor_msgs/msg/JointState').tobytes()
+    fast = joint_arrays(raw)
+    assert fast is not None
+    stamp, frame_id, got_names, *arrays = fast
+    assert (stamp, frame_id, got_names) == (STAMP, frame, tuple(names))
+    for got, sent in zip(arrays, sequences):
+        np.testing.assert_array_equal(got, sent)
+    slow = module._joints(store.deserialize_cdr(raw, 'sensor_msgs/msg/JointState'))
+    assert decode(raw, 'sensor_msgs/msg/JointState').names == slow.names
+    assert joint_arrays(raw[:-1]) is None
+
+    values = rng.normal(size=10)
+    raw = encode.imu(STAMP, frame, values[:4], values[4:7], values[7:])
+    stamp, frame_id, orientation, angular, linear = imu_arrays(raw)
+    slow = module._imu(store.deserialize_cdr(raw, 'sensor_msgs/msg/Imu'))
+    assert (stamp, frame_id) == (slow.header_ns, slow.frame_id) == (STAMP, frame)
+    for got, want, sent in ((orientation, slow.orientation, values[:4]),
+                            (angular, slow.angular_velocity, values[4:7]),
+                            (linear, slow.linear_acceleration, values[7:])):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got, sent)
+    assert imu_arrays(raw[:-8 * 10]) is None
+
+
+def test_joint_names_are_reparsed_when_they_change():
+    from humanoid_data.bag.fastcdr import joint_arrays
+    sets = [('a', 'b'), ('a', 'b'), ('a', 'bc'), ('a',), ('a', 'b', 'c'), ('a', 'b')]
+    for k, names in enumerate(sets):
+        position = np.arange(len(names)) + k
+        raw = encode.joint_state(STAMP + k, names, position, position * 2)
+        stamp, _, got, pos, vel, eff = joint_arrays(raw)
+        assert (stamp, got) == (STAMP + k, names)
+        np.testing.assert_array_equal(pos, position)
+        np.testing.assert_array_equal(vel, position * 2)
+        assert len(eff) == 0

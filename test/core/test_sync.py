@@ -77,3 +77,15 @@ def test_missing_samples_are_flagged_not_invented():
 def test_unsorted_stamps_are_refused():
     with pytest.raises(ValueError, match='sorted'):
         align(np.array([0]), np.array([5, 1]), AlignSpec(Policy.NEAREST, MS))
+
+
+@given(st.lists(st.integers(0, 10**9), min_size=1, max_size=80, unique=True),
+       st.lists(st.integers(-10**8, 11 * 10**8), min_size=1, max_size=40),
+       st.sampled_from(list(Policy)), st.booleans())
+def test_taking_only_the_used_rows_gives_the_same_values(stamps, instants, policy, as_of):
+    stamps = np.sort(np.array(stamps, dtype=np.int64))
+    values = np.random.default_rng(len(stamps)).normal(size=(len(stamps), 3))
+    al = align(np.array(instants, dtype=np.int64), stamps, AlignSpec(policy, 10**8, as_of))
+    used = al.used(len(stamps))
+    assert np.all(np.diff(used) > 0) and used[0] >= 0 and used[-1] < len(stamps)
+    np.testing.assert_array_equal(al.take(values[used], used), al.take(values))

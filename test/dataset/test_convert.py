@@ -151,12 +151,21 @@ def test_lerobot_round_trip(recorded, tmp_path):
     n = first['length']
     ts = table['timestamp'].to_numpy()[:n]
     np.testing.assert_allclose(ts, np.arange(n) / 30.0, atol=1e-6)
-    # Video: one decoded frame per data frame, at k / fps.
-    video = out / 'videos' / 'observation.images.wrist_right' / 'chunk-000' / 'file-000.mp4'
+    # Video: both episodes one after another in one file; one decoded frame per data
+    # frame, at from_timestamp + k / fps.
+    key = 'observation.images.wrist_right'
+    rows = episodes.to_pylist()
+    assert {(r[f'videos/{key}/chunk_index'], r[f'videos/{key}/file_index'])
+            for r in rows} == {(0, 0)}
+    video = out / 'videos' / key / 'chunk-000' / 'file-000.mp4'
     with av.open(str(video)) as container:
-        frames = list(container.decode(video=0))
-    assert len(frames) == n
-    assert abs(float(frames[-1].pts * frames[-1].time_base) - (n - 1) / 30.0) < 1e-6
+        times = np.array([float(f.pts * f.time_base) for f in container.decode(video=0)])
+    assert len(times) == sum(r['length'] for r in rows) == table.num_rows
+    for r in rows:
+        start, end = r[f'videos/{key}/from_timestamp'], r[f'videos/{key}/to_timestamp']
+        mine = times[(times >= start - 1e-6) & (times < end - 1e-6)]
+        np.testing.assert_allclose(mine - start, np.arange(r['length']) / 30.0, atol=1e-6)
+    assert rows[1][f'videos/{key}/from_timestamp'] == pytest.approx(n / 30.0)
     # Values: the state at each frame is the published joint states interpolated there.
     stamps = np.load(out / 'humanoid_data' / 'episode_000000' / 'stamps.npz')
     sent = [decode(raw, 'sensor_msgs/msg/JointState') for raw in info['sent']['/joint_states']]
@@ -259,14 +268,19 @@ def test_lerobot_library_loads_the_export(recorded, tmp_path):
 
 def test_same_input_gives_the_same_dataset(recorded, tmp_path):
     sources = [recorded[1]]
+    config = yaml.safe_load(recorded[3].read_text())
+    config['video'] = {'codec': 'libsvtav1', 'crf': 30, 'gop': 2}   # the shipped encoder
+    av1 = tmp_path / 'dataset.yaml'
+    av1.write_text(yaml.safe_dump(config))
     for fmt in ('lerobot', 'hdf5'):
         a, b = tmp_path / f'{fmt}_a', tmp_path / f'{fmt}_b'
-        run_convert(recorded, sources, a, fmt, jobs=2)
-        run_convert(recorded, sources, b, fmt, jobs=1)
+        for out, jobs in ((a, 2), (b, 1)):
+            convert(sources, out, fmt, av1, REPO / 'config' / 'phases.yaml',
+                    REPO / 'config' / 'contact.yaml', jobs=jobs)
         if fmt == 'lerobot':
             for rel in ('data/chunk-000/file-000.parquet', 'meta/stats.json',
                         'meta/episodes/chunk-000/file-000.parquet', 'meta/info.json',
-                        'videos/observation.images.wrist_right/chunk-000/file-001.mp4'):
+                        'videos/observation.images.wrist_right/chunk-000/file-000.mp4'):
                 assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
         else:
             with h5py.File(a / 'dataset.hdf5') as ha, h5py.File(b / 'dataset.hdf5') as hb:
@@ -275,6 +289,33 @@ def test_same_input_gives_the_same_dataset(recorded, tmp_path):
                 for name in names:
                     if isinstance(ha[name], h5py.Dataset):
                         np.testing.assert_array_equal(ha[name][()], hb[name][()], name)
+
+
+def test_videos_go_into_files_by_size_without_reencoding(recorded, tmp_path):
+    config = yaml.safe_load(recorded[3].read_text())
+    config['lerobot'] = {'video_files_size_in_mb': 0}      # every episode its own file
+    path = tmp_path / 'dataset.yaml'
+    path.write_text(yaml.safe_dump(config))
+    split, joined = tmp_path / 'split', tmp_path / 'joined'
+    for out, dataset in ((split, path), (joined, recorded[3])):
+        taxonomy, contact = REPO / 'config' / 'phases.yaml', REPO / 'config' / 'contact.yaml'
+        convert([recorded[1]], out, 'lerobot', dataset, taxonomy, contact)
+        assert validate(out) == []
+    key = 'observation.images.wrist_right'
+    rows = pq.read_table(split / 'meta' / 'episodes' / 'chunk-000' /
+                         'file-000.parquet').to_pylist()
+    assert [r[f'videos/{key}/file_index'] for r in rows] == [0, 1]
+    assert rows[1][f'videos/{key}/from_timestamp'] == 0.0
+
+    def pictures(video: Path) -> list[np.ndarray]:
+        with av.open(str(video)) as container:
+            return [f.to_ndarray(format='rgb24') for f in container.decode(video=0)]
+    folder = Path('videos') / key / 'chunk-000'
+    apart = pictures(split / folder / 'file-000.mp4') + pictures(split / folder / 'file-001.mp4')
+    together = pictures(joined / folder / 'file-000.mp4')
+    assert len(apart) == len(together) == sum(r['length'] for r in rows)
+    for a, b in zip(apart, together):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_receive_time_alignment_is_an_option(recorded, tmp_path):
