@@ -4,8 +4,9 @@ Writes two synthetic episodes straight into bags (the default suite with every c
 shrunk to keep the files small, messages rendered once by the simulated humanoid and
 re-stamped on each stream's schedule), converts each to LeRobot with one worker, and
 prints the peak RSS of the converting processes and the ratio long / short. A converter
-that held the episode in memory would grow with its length; this one keeps only the
-numeric samples of pass 1 and one image at a time.
+that held the episode in memory would grow with its length; this one keeps the stamps
+(16 bytes a message), the frames' own values and one image at a time, with pass 1's
+values in scratch files.
 
     python bench/convert_memory.py [--minutes 10] [--short-minutes 1]
 """

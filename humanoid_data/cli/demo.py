@@ -91,7 +91,15 @@ def _run_episodes(operator: ScriptedOperator, processes: list[Any], session_dir:
         return all(int(operator.status.get(f'{t} received', '0')) > 0 for t in topics)
 
     with console.status('starting the simulated humanoid, the recorder and companions'):
-        spin_until(spin, all_streams_seen, 90.0, 'the recorder to receive every stream')
+        try:
+            spin_until(spin, all_streams_seen, 90.0, 'the recorder to receive every stream')
+        except HumanoidDataError as err:
+            missing = [t for t in topics if int(operator.status.get(f'{t} received', '0')) == 0]
+            raise HumanoidDataError(
+                f'{err}; not received yet: {", ".join(missing)}; logs in '
+                f'{session_dir / "logs"}' if operator.status else
+                f'{err}; no recorder status on /diagnostics yet; logs in '
+                f'{session_dir / "logs"}') from err
         spin_until(spin, operator.ready, 30.0, 'marker_teleop services')
         # The first episode's pre-roll reaches back PREROLL_S: the recorder must have been
         # receiving every stream that long, or the comparison counts messages published
