@@ -2,4 +2,5 @@
 
 from humanoid_data.cli.main import main
 
-raise SystemExit(main())
+if __name__ == '__main__':     # not when a worker process imports it
+    raise SystemExit(main())

@@ -266,7 +266,9 @@ def test_lerobot_library_loads_the_export(recorded, tmp_path):
     assert tuple(item['observation.state'].shape) == (76,)
 
 
-def test_same_input_gives_the_same_dataset(recorded, tmp_path):
+def test_same_input_gives_the_same_dataset(recorded, tmp_path, monkeypatch):
+    from humanoid_data.dataset import batch
+    monkeypatch.setattr(batch, 'RECYCLE_AFTER', 1)    # -j 2: a fresh worker per episode
     sources = [recorded[1]]
     config = yaml.safe_load(recorded[3].read_text())
     config['video'] = {'codec': 'libsvtav1', 'crf': 30, 'gop': 2}   # the shipped encoder
