@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from humanoid_data import __version__
 from humanoid_data.dataset.config import DatasetConfig
-from humanoid_data.dataset.staging import IMAGES, LIDAR, write_json
+from humanoid_data.dataset.staging import IMAGES, LIDAR, packet_times, write_json
 from humanoid_data.errors import HumanoidDataError
 
 CODEBASE_VERSION = 'v3.0'
@@ -286,9 +286,7 @@ def join_videos(sources: list[Path], frames: list[int], fps: float,
                     packet.stream = stream
                     output.mux(packet)
             offset_s += count / fps
-    with av.open(str(target)) as video:
-        base = video.streams.video[0].time_base
-        times = sorted(float(p.pts * base) for p in video.demux(video=0) if p.pts is not None)
+    times = packet_times(target)
     if len(times) != sum(frames):
         raise HumanoidDataError(f'{target}: {len(times)} frames after joining '
                                 f'{len(sources)} videos of {sum(frames)}')

@@ -165,9 +165,19 @@ def _encode_video(data: EpisodeData, plan: FramePlan, path: Path,
             container.mux(packet)
     finally:
         container.close()
+    return packet_times(path), stats.result()
+
+
+def packet_times(path: Path) -> list[float]:
+    """Presentation times (s) of a video file's frames, sorted, read from its packets.
+
+    One packet is one frame in these files (AV1 temporal units, H.264 access units), so
+    nothing needs decoding; ``validate`` decodes to check.
+    """
+    import av
     with av.open(str(path)) as video:
         base = video.streams.video[0].time_base
-        return [float(f.pts * base) for f in video.decode(video=0)], stats.result()
+        return sorted(float(p.pts * base) for p in video.demux(video=0) if p.pts is not None)
 
 
 def _write_images(data: EpisodeData, plan: FramePlan, path: Path) -> None:
