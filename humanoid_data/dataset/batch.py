@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ctypes
 import json
+import multiprocessing
+import multiprocessing.connection
 import shutil
-import sys
+import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from humanoid_data.core.contact import load_contact_config
 from humanoid_data.core.phases import load_taxonomy
@@ -19,10 +20,14 @@ from humanoid_data.dataset.staging import SUMMARY, episode_key, stage_episode
 from humanoid_data.errors import ConfigError, HumanoidDataError
 
 FORMATS = ('lerobot', 'hdf5')
-# Episodes a worker process converts before a fresh one takes over (Python 3.11+). Video
-# encoders and HDF5 leave native memory behind that glibc keeps; measured on one demo
-# episode converted again and again: RSS 502, 563, 621 ... 657 MB after 10.
-RECYCLE_AFTER = 20
+# With -j N >= 2 every episode is staged in a fresh process: video encoders and HDF5 leave
+# native memory that glibc keeps (one demo episode converted ten times in one process:
+# RSS 502 MB after the first, 657 MB after the tenth), and the AV1 encoder was seen to
+# hang for good while flushing (SVT-AV1 3.0 in PyAV's wheel). A process gets
+# DEADLINE_BASE_S + DEADLINE_S_PER_MB per MB of bag (about 40 times the measured time);
+# past it, it is killed and the episode tried once more, then reported as failed.
+DEADLINE_BASE_S = 300.0
+DEADLINE_S_PER_MB = 0.5
 
 
 def find_episodes(sources: Sequence[str | Path]) -> list[Path]:
@@ -62,7 +67,7 @@ class ConvertResult:
 
 def _stage_one(episode: str, staging: str, config_path: str, taxonomy_path: str,
                contact_path: str, fmt: str) -> dict[str, Any]:
-    """Worker body (a separate process): stage one episode."""
+    """Stage one episode (here with -j 1, else in the episode's own process)."""
     config = load_dataset_config(config_path)
     try:
         return stage_episode(Path(episode), Path(staging), config,
@@ -75,8 +80,8 @@ def _stage_one(episode: str, staging: str, config_path: str, taxonomy_path: str,
 def _release_memory() -> None:
     """Give freed native memory back to the system (glibc only; elsewhere nothing).
 
-    After a video encode glibc holds on to ~170 MB it no longer uses; trimming brings a
-    worker back near its size before the episode.
+    After a video encode glibc holds on to ~170 MB it no longer uses; with -j 1 the
+    episodes share one process, and trimming brings it back near its size before.
     """
     try:
         ctypes.CDLL(None).malloc_trim(0)
@@ -84,10 +89,85 @@ def _release_memory() -> None:
         pass
 
 
-def _pool(jobs: int) -> ProcessPoolExecutor:
-    if sys.version_info >= (3, 11):     # workers are spawned, then replaced now and then
-        return ProcessPoolExecutor(max_workers=jobs, max_tasks_per_child=RECYCLE_AFTER)
-    return ProcessPoolExecutor(max_workers=jobs)
+Outcome = tuple[str, Any]     # ('ok', summary) | ('failed', reason)
+
+
+def _outcome(episode: str, run: Callable[[], dict[str, Any]]) -> Outcome:
+    try:
+        return 'ok', run()
+    except HumanoidDataError as err:
+        return 'failed', str(err)
+    except Exception as err:  # a bug or a library error must not stop the batch
+        where = traceback.extract_tb(err.__traceback__)[-1]
+        return 'failed', (f'{episode}: {type(err).__name__}: {err} '
+                          f'(at {Path(where.filename).name}:{where.lineno})')
+
+
+def _worker(send: Any, episode: str, staging: str, *args: str) -> None:
+    """Body of an episode's process: stage it, send the outcome back."""
+    send.send(_outcome(episode, lambda: _stage_one(episode, staging, *args)))
+    send.close()
+
+
+def deadline_s(episode: Path) -> float:
+    """How long an episode's process may run before it counts as stuck."""
+    size_mb = sum(f.stat().st_size for f in episode.glob('*.mcap')) / 1e6
+    return DEADLINE_BASE_S + DEADLINE_S_PER_MB * size_mb
+
+
+def _in_processes(todo: list[tuple[Path, Path]], jobs: int, args: tuple[str, ...]
+                  ) -> Iterator[tuple[Path, Path, Outcome]]:
+    """Stage each episode in its own spawned process, ``jobs`` at a time, as they finish.
+
+    A process past its deadline is killed and its episode queued once more; a process
+    that dies without an answer (a crash in native code) fails its episode.
+    """
+    context = multiprocessing.get_context('spawn')
+    queue = [(episode, stage, 1) for episode, stage in todo]
+    running: dict[Any, tuple[Any, Path, Path, int, float]] = {}
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                episode, stage, attempt = queue.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=_worker, daemon=True,
+                                          args=(send, str(episode), str(stage), *args))
+                process.start()
+                send.close()
+                running[receive] = (process, episode, stage, attempt,
+                                    time.monotonic() + deadline_s(episode))
+            ready = multiprocessing.connection.wait(list(running), timeout=1.0)
+            for receive in list(running):
+                process, episode, stage, attempt, deadline = running[receive]
+                if receive in ready:
+                    try:
+                        outcome: Outcome = receive.recv()
+                    except EOFError:
+                        process.join()
+                        outcome = ('failed', f'{episode}: the converting process died '
+                                             f'(exit code {process.exitcode})')
+                elif time.monotonic() > deadline:
+                    process.kill()
+                    shutil.rmtree(stage, ignore_errors=True)
+                    if attempt == 1:
+                        queue.append((episode, stage, 2))
+                        process.join()
+                        receive.close()
+                        del running[receive]
+                        continue
+                    outcome = ('failed', f'{episode}: no result within '
+                                         f'{deadline_s(episode):.0f} s, twice (a stuck '
+                                         'encoder?); the process was stopped')
+                else:
+                    continue
+                process.join()
+                receive.close()
+                del running[receive]
+                yield episode, stage, outcome
+    finally:
+        for process, *_ in running.values():
+            process.kill()
+            process.join()
 
 
 def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Path,
@@ -125,17 +205,14 @@ def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Pat
             shutil.rmtree(stage, ignore_errors=True)
             todo.append((episode, stage))
     args = (str(config_path), str(taxonomy_path), str(contact_path), fmt)
-    if jobs <= 1:
-        for episode, stage in todo:
-            _collect(episode, stage, lambda e=episode, s=stage: _stage_one(
-                str(e), str(s), *args), staged, result, on_progress)
+    if jobs <= 1:      # in this process, one after another (no deadline: for debugging)
+        outcomes: Iterator[tuple[Path, Path, Outcome]] = (
+            (e, s, _outcome(str(e), lambda e=e, s=s: _stage_one(str(e), str(s), *args)))
+            for e, s in todo)
     else:
-        with _pool(jobs) as pool:
-            futures = {pool.submit(_stage_one, str(e), str(s), *args): (e, s)
-                       for e, s in todo}
-            for future in as_completed(futures):
-                episode, stage = futures[future]
-                _collect(episode, stage, future.result, staged, result, on_progress)
+        outcomes = _in_processes(todo, jobs, args)
+    for episode, stage, outcome in outcomes:
+        _collect(episode, stage, outcome, staged, result, on_progress)
     ordered = [staged[e] for e in episodes if e in staged]
     for stage, summary in ordered:
         name = f'{summary["session"]}/{summary["episode_id"]}'
@@ -155,23 +232,14 @@ def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Pat
     return result
 
 
-def _collect(episode: Path, stage: Path, run: Callable[[], dict[str, Any]],
+def _collect(episode: Path, stage: Path, outcome: Outcome,
              staged: dict[Path, tuple[Path, dict[str, Any]]], result: ConvertResult,
              on_progress: Callable[[str, str], None]) -> None:
-    name = f'{episode.parent.name}/{episode.name}'
-    try:
-        summary = run()
-    except HumanoidDataError as err:
-        result.failed[name] = str(err)
+    kind, value = outcome
+    if kind != 'ok':
+        result.failed[f'{episode.parent.name}/{episode.name}'] = value
         shutil.rmtree(stage, ignore_errors=True)
         on_progress(str(episode), 'failed')
         return
-    except Exception as err:  # a bug or a library error must not stop the batch
-        where = traceback.extract_tb(err.__traceback__)[-1]
-        result.failed[name] = (f'{episode}: {type(err).__name__}: {err} '
-                               f'(at {Path(where.filename).name}:{where.lineno})')
-        shutil.rmtree(stage, ignore_errors=True)
-        on_progress(str(episode), 'failed')
-        return
-    staged[episode] = (stage, summary)
-    on_progress(str(episode), summary['verdict'])
+    staged[episode] = (stage, value)
+    on_progress(str(episode), value['verdict'])

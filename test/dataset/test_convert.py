@@ -266,9 +266,7 @@ def test_lerobot_library_loads_the_export(recorded, tmp_path):
     assert tuple(item['observation.state'].shape) == (76,)
 
 
-def test_same_input_gives_the_same_dataset(recorded, tmp_path, monkeypatch):
-    from humanoid_data.dataset import batch
-    monkeypatch.setattr(batch, 'RECYCLE_AFTER', 1)    # -j 2: a fresh worker per episode
+def test_same_input_gives_the_same_dataset(recorded, tmp_path):
     sources = [recorded[1]]
     config = yaml.safe_load(recorded[3].read_text())
     config['video'] = {'codec': 'libsvtav1', 'crf': 30, 'gop': 2}   # the shipped encoder
@@ -318,6 +316,21 @@ def test_videos_go_into_files_by_size_without_reencoding(recorded, tmp_path):
     assert len(apart) == len(together) == sum(r['length'] for r in rows)
     for a, b in zip(apart, together):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_stuck_episode_is_stopped_retried_and_reported(recorded, tmp_path, monkeypatch):
+    from humanoid_data.dataset import batch
+    monkeypatch.setattr(batch, 'DEADLINE_BASE_S', 0.0)   # no process can finish in time
+    monkeypatch.setattr(batch, 'DEADLINE_S_PER_MB', 0.0)
+    states = []
+    out = tmp_path / 'out'
+    result = convert([recorded[1]], out, 'hdf5', recorded[3], REPO / 'config' / 'phases.yaml',
+                     REPO / 'config' / 'contact.yaml', jobs=2,
+                     on_progress=lambda episode, state: states.append(state))
+    assert len(result.failed) == 2 and not result.converted
+    assert all('no result within 0 s, twice' in reason for reason in result.failed.values())
+    assert states == ['failed', 'failed']
+    assert not list((out / '.staging' / 'hdf5').iterdir())     # nothing half-staged kept
 
 
 def test_receive_time_alignment_is_an_option(recorded, tmp_path):
