@@ -36,7 +36,6 @@ from humanoid_data.sim.truth import load_ledger
 INSTRUCTION = 'Pick up the red cube and put it down on the target to the left.'
 PREROLL_S = RecorderSettings().preroll_s
 HOLD_S = 0.3   # the operator presses stop a moment after the robot is back at rest
-SIMULATOR = 'sim_robot'
 
 
 def demo(out: Path, episodes: int, config: Path, *, session: str = '',
@@ -61,17 +60,12 @@ def demo(out: Path, episodes: int, config: Path, *, session: str = '',
                   operator={'operator': 'demo_operator', 'instruction': INSTRUCTION,
                             'tags': 'demo,sim'})
     suite = load_suite(config)
-    # The simulator starts last, once the recorder and marker_teleop are up: on 2 cores,
-    # a simulator publishing every stream while six processes still import was seen
-    # twice to leave the recorder without its small streams for over 90 s.
-    source = [node for node in plan if node.name == SIMULATOR]
-    processes = start_all([node for node in plan if node.name != SIMULATOR],
-                          session_dir / 'logs')
+    processes = start_all(plan, session_dir / 'logs')
     dds_environment()
     rclpy.init(signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
     operator = ScriptedOperator()
     try:
-        _run_episodes(operator, processes, source, session_dir, suite, episodes, console)
+        _run_episodes(operator, processes, session_dir, suite, episodes, console)
     finally:
         operator.destroy_node()
         rclpy.try_shutdown()
@@ -82,8 +76,8 @@ def demo(out: Path, episodes: int, config: Path, *, session: str = '',
     return session_dir, compare(suite, load_episodes(session_dir), load_ledger(truth_dir))
 
 
-def _run_episodes(operator: ScriptedOperator, processes: list[Any], source: list[Any],
-                  session_dir: Path, suite: Any, episodes: int, console: Console) -> None:
+def _run_episodes(operator: ScriptedOperator, processes: list[Any], session_dir: Path,
+                  suite: Any, episodes: int, console: Console) -> None:
     def spin() -> None:
         rclpy.spin_once(operator, timeout_sec=0.1)
         for p in processes:
@@ -96,10 +90,7 @@ def _run_episodes(operator: ScriptedOperator, processes: list[Any], source: list
     def all_streams_seen() -> bool:
         return all(int(operator.status.get(f'{t} received', '0')) > 0 for t in topics)
 
-    with console.status('starting the recorder and companions, then the simulated humanoid'):
-        spin_until(spin, lambda: bool(operator.status), 90.0, 'the recorder status')
-        spin_until(spin, operator.ready, 30.0, 'marker_teleop services')
-        processes.extend(start_all(source, session_dir / 'logs'))
+    with console.status('starting the simulated humanoid, the recorder and companions'):
         try:
             spin_until(spin, all_streams_seen, 90.0, 'the recorder to receive every stream')
         except HumanoidDataError as err:
@@ -109,6 +100,7 @@ def _run_episodes(operator: ScriptedOperator, processes: list[Any], source: list
                 f'{session_dir / "logs"}' if operator.status else
                 f'{err}; no recorder status on /diagnostics yet; logs in '
                 f'{session_dir / "logs"}') from err
+        spin_until(spin, operator.ready, 30.0, 'marker_teleop services')
         # The first episode's pre-roll reaches back PREROLL_S: the recorder must have been
         # receiving every stream that long, or the comparison counts messages published
         # before it subscribed.
