@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from humanoid_data.core.config import Modality, load_suite
-from humanoid_data.core.contact import load_contact_config
+from humanoid_data.core.contact_config import load_contact_config
 from humanoid_data.core.events import Source, Transition
 from humanoid_data.core.intervals import Interval, intervals_from_events, score_contacts
 from humanoid_data.monitors.contact import ContactMonitor

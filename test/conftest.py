@@ -33,7 +33,7 @@ def suite(suite_file):
 @pytest.fixture
 def contact_config():
     """The default contact thresholds, parsed."""
-    from humanoid_data.core.contact import load_contact_config
+    from humanoid_data.core.contact_config import load_contact_config
     return load_contact_config(REPO / 'config' / 'contact.yaml')
 
 

@@ -20,131 +20,21 @@ A wrist signal is the magnitude of force minus bias (N); a pad signal is its tot
 pressure above baseline (kPa), and onset also needs ``min_taxels`` taxels above
 ``taxel_kpa``. Samples holding NaN or infinity are skipped and counted in ``invalid``.
 
-Pairing contact events into intervals and scoring them lives in ``core.intervals``.
+The thresholds come from ``core.contact_config``; pairing contact events into intervals
+and scoring them lives in ``core.intervals``.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from humanoid_data.core.config import Modality, StreamConfig, SuiteConfig, read_yaml
+from humanoid_data.core.config import Modality, StreamConfig, SuiteConfig
+from humanoid_data.core.contact_config import ContactConfig
 from humanoid_data.core.events import Contact, Source, Transition
-from humanoid_data.core.settings import settings_from
 from humanoid_data.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class WrenchThresholds:
-    """Thresholds of a wrist force-torque channel."""
-
-    on_n: float = 0.5
-    off_n: float = 0.3
-    min_on_s: float = 0.01
-    min_off_s: float = 0.01
-    slip_drop_fraction: float = 0.75
-    slip_window_s: float = 0.03
-
-    def __post_init__(self) -> None:
-        """Check that the thresholds make a hysteresis."""
-        _check_hysteresis(self.on_n, self.off_n, 'wrench.on_n', 'wrench.off_n')
-        _check_non_negative(self, ('min_on_s', 'min_off_s', 'slip_window_s'), 'wrench')
-        if not 0.0 <= self.slip_drop_fraction < 1.0:
-            raise ConfigError('wrench.slip_drop_fraction must be within [0, 1) (0 disables)')
-
-
-@dataclass(frozen=True)
-class TactileThresholds:
-    """Thresholds of a fingertip tactile pad."""
-
-    on_kpa: float = 20.0
-    off_kpa: float = 10.0
-    taxel_kpa: float = 3.0
-    min_taxels: int = 2
-    min_on_s: float = 0.01
-    min_off_s: float = 0.01
-    slip_taxels: float = 0.75
-    slip_window_s: float = 0.05
-
-    def __post_init__(self) -> None:
-        """Check that the thresholds make a hysteresis."""
-        _check_hysteresis(self.on_kpa, self.off_kpa, 'tactile.on_kpa', 'tactile.off_kpa')
-        _check_non_negative(self, ('taxel_kpa', 'min_on_s', 'min_off_s', 'slip_taxels',
-                                   'slip_window_s'), 'tactile')
-        if self.min_taxels < 1:
-            raise ConfigError('tactile.min_taxels must be >= 1')
-
-
-@dataclass(frozen=True)
-class ContactConfig:
-    """Everything ``config/contact.yaml`` holds."""
-
-    tare_s: float = 0.2
-    wrench: WrenchThresholds = field(default_factory=WrenchThresholds)
-    tactile: TactileThresholds = field(default_factory=TactileThresholds)
-    source: str = '<defaults>'
-
-    def scaled(self, factor: float) -> ContactConfig:
-        """Return the thresholds multiplied by ``factor`` (durations unchanged)."""
-        w, t = self.wrench, self.tactile
-        return ContactConfig(
-            self.tare_s,
-            WrenchThresholds(w.on_n * factor, w.off_n * factor, w.min_on_s, w.min_off_s,
-                             w.slip_drop_fraction, w.slip_window_s),
-            TactileThresholds(t.on_kpa * factor, t.off_kpa * factor, t.taxel_kpa * factor,
-                              t.min_taxels, t.min_on_s, t.min_off_s, t.slip_taxels,
-                              t.slip_window_s),
-            self.source)
-
-
-def _check_hysteresis(on: float, off: float, on_key: str, off_key: str) -> None:
-    if not on > off >= 0:
-        raise ConfigError(f'{on_key} ({on}) must be greater than {off_key} ({off}) >= 0')
-
-
-def _check_non_negative(obj: object, names: Sequence[str], where: str) -> None:
-    for name in names:
-        if getattr(obj, name) < 0:
-            raise ConfigError(f'{where}.{name} must be >= 0')
-
-
-def parse_contact_config(data: object, source: str = '<memory>') -> ContactConfig:
-    """Build a ``ContactConfig`` from already-parsed YAML.
-
-    Raises:
-        ConfigError: Unknown key, wrong type or inconsistent thresholds, naming the file.
-
-    """
-    if not isinstance(data, dict):
-        raise ConfigError(f'{source}: expected a mapping at the top level')
-    unknown = sorted(set(data) - {'tare_s', 'wrench', 'tactile'})
-    if unknown:
-        raise ConfigError(f'{source}: unknown key {unknown[0]!r}; '
-                          'allowed: tare_s, wrench, tactile')
-    sections = {}
-    for key, cls in (('wrench', WrenchThresholds), ('tactile', TactileThresholds)):
-        raw = data.get(key, {})
-        if not isinstance(raw, dict):
-            raise ConfigError(f'{source}: {key}: expected a mapping, got {raw!r}')
-        sections[key] = settings_from(cls, raw, f'{source}: {key}')
-    tare_s = data.get('tare_s', 0.2)
-    if isinstance(tare_s, bool) or not isinstance(tare_s, (int, float)) or tare_s <= 0:
-        raise ConfigError(f'{source}: tare_s: expected a number > 0, got {tare_s!r}')
-    return ContactConfig(float(tare_s), sections['wrench'], sections['tactile'], source)
-
-
-def load_contact_config(path: str | Path) -> ContactConfig:
-    """Read and validate ``contact.yaml``.
-
-    Raises:
-        ConfigError: The file is unreadable, not YAML, or not valid.
-
-    """
-    return parse_contact_config(read_yaml(path, 'contact-detection config'), str(path))
 
 
 def channel_of(stream: StreamConfig) -> str:

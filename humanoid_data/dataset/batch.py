@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from humanoid_data.core.contact import load_contact_config
+from humanoid_data.core.contact_config import load_contact_config
 from humanoid_data.core.phases import load_taxonomy
 from humanoid_data.dataset.config import load_dataset_config
 from humanoid_data.dataset.staging import SUMMARY, episode_key, stage_episode

@@ -16,7 +16,8 @@ import numpy as np
 
 from humanoid_data.bag.episode_reader import LARGE, EpisodeReader, StreamSamples
 from humanoid_data.core.config import Modality, SuiteConfig
-from humanoid_data.core.contact import ContactConfig, channel_of, make_detector
+from humanoid_data.core.contact import channel_of, make_detector
+from humanoid_data.core.contact_config import ContactConfig
 from humanoid_data.core.events import Source
 from humanoid_data.core.intervals import Interval, intervals_from_events
 from humanoid_data.core.labels import (

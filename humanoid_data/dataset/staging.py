@@ -32,7 +32,7 @@ import numpy as np
 from humanoid_data import __version__
 from humanoid_data.bag.decode import ImageArray, PointCloudArray
 from humanoid_data.core.config import Modality
-from humanoid_data.core.contact import ContactConfig
+from humanoid_data.core.contact_config import ContactConfig
 from humanoid_data.core.events import encode_event
 from humanoid_data.core.phases import Taxonomy
 from humanoid_data.dataset.config import DatasetConfig

@@ -10,8 +10,8 @@ from typing import Iterable
 
 from humanoid_data.bag.decode import ImageArray, WrenchSample, decode
 from humanoid_data.core.config import SuiteConfig
-from humanoid_data.core.contact import (
-    ContactChange, ContactConfig, contact_streams, make_detector)
+from humanoid_data.core.contact import ContactChange, contact_streams, make_detector
+from humanoid_data.core.contact_config import ContactConfig
 from humanoid_data.errors import DecodeError
 
 

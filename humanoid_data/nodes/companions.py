@@ -18,7 +18,7 @@ from std_srvs.srv import Trigger
 
 from humanoid_data.bag.stamps import header_stamp_ns
 from humanoid_data.core.config import SuiteConfig
-from humanoid_data.core.contact import ContactConfig
+from humanoid_data.core.contact_config import ContactConfig
 from humanoid_data.core.events import EpisodeStart, EventBase, Source, encode_event
 from humanoid_data.errors import DecodeError
 from humanoid_data.monitors.contact import ContactMonitor

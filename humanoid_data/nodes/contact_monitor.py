@@ -20,7 +20,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from humanoid_data.core.config import load_suite
-from humanoid_data.core.contact import load_contact_config
+from humanoid_data.core.contact_config import load_contact_config
 from humanoid_data.core.events import decode_event
 from humanoid_data.core.phases import load_taxonomy
 from humanoid_data.core.settings import ContactMonitorSettings

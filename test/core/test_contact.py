@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from humanoid_data.core.contact import (
-    ContactConfig, Hysteresis, TactileContactDetector, WrenchContactDetector,
-    load_contact_config, parse_contact_config)
+from humanoid_data.core.contact import Hysteresis, TactileContactDetector, WrenchContactDetector
+from humanoid_data.core.contact_config import (
+    ContactConfig, load_contact_config, parse_contact_config)
 from humanoid_data.core.events import Transition
 from humanoid_data.core.intervals import Interval, intervals_from_events, score_contacts
 from humanoid_data.errors import ConfigError
