@@ -198,13 +198,24 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return ' or '.join(k.__name__ for k in kinds)
 
 
-def _parse_stream(raw: object, where: str) -> StreamConfig:
+def check_mapping(raw: object, allowed: set[str], where: str) -> dict[str, Any]:
+    """``raw`` as a mapping holding only ``allowed`` keys.
+
+    Raises:
+        ConfigError: Not a mapping, or an unknown key (named with the allowed ones).
+
+    """
     if not isinstance(raw, dict):
         raise ConfigError(f'{where}: expected a mapping, got {raw!r}')
-    unknown = sorted(set(raw) - _STREAM_KEYS)
+    unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(f'{where}: unknown key {unknown[0]!r}; '
-                          f'allowed: {", ".join(sorted(_STREAM_KEYS))}')
+                          f'allowed: {", ".join(sorted(allowed))}')
+    return raw
+
+
+def _parse_stream(raw: object, where: str) -> StreamConfig:
+    raw = check_mapping(raw, _STREAM_KEYS, where)
     name = _require(raw, 'name', str, where)
     where = f'{where} ({name})'
     qos_raw = raw.get('qos', {})

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from humanoid_data.core.config import SuiteConfig, parse_enum, read_yaml
+from humanoid_data.core.config import SuiteConfig, check_mapping, parse_enum, read_yaml
 from humanoid_data.core.quality import QualityGates
 from humanoid_data.core.settings import settings_from
 from humanoid_data.core.sync import AlignSpec, Policy
@@ -99,12 +99,7 @@ _STREAM_KEYS = {'key', 'policy', 'tolerance_ms', 'as_of', 'required', 'stamps'}
 
 
 def _stream(name: str, raw: object, where: str) -> StreamPlan:
-    if not isinstance(raw, dict):
-        raise ConfigError(f'{where}: expected a mapping, got {raw!r}')
-    unknown = sorted(set(raw) - _STREAM_KEYS)
-    if unknown:
-        raise ConfigError(f'{where}: unknown key {unknown[0]!r}; allowed: '
-                          f'{", ".join(sorted(_STREAM_KEYS))}')
+    raw = check_mapping(raw, _STREAM_KEYS, where)
     key = raw.get('key')
     if not isinstance(key, str) or not key:
         raise ConfigError(f'{where}.key: expected a dataset key such as observation.state')
