@@ -115,6 +115,37 @@ def deadline_s(episode: Path) -> float:
     return DEADLINE_BASE_S + DEADLINE_S_PER_MB * size_mb
 
 
+@dataclass
+class _Run:
+    """One episode's process and the pipe its outcome comes back on."""
+
+    process: Any
+    receive: Any
+    episode: Path
+    stage: Path
+    attempt: int
+    limit_s: float
+    started: float = field(default_factory=time.monotonic)
+
+    def settle(self, ready: list[Any]) -> tuple[bool, Outcome | None]:
+        """(finished, outcome); finished without an outcome: killed on a first attempt."""
+        if self.receive in ready:
+            try:
+                return True, self.receive.recv()
+            except EOFError:
+                self.process.join()
+                return True, ('failed', f'{self.episode}: the converting process died '
+                                        f'(exit code {self.process.exitcode})')
+        if time.monotonic() - self.started <= self.limit_s:
+            return False, None
+        self.process.kill()
+        shutil.rmtree(self.stage, ignore_errors=True)
+        if self.attempt == 1:
+            return True, None
+        return True, ('failed', f'{self.episode}: no result within {self.limit_s:.0f} s, '
+                                'twice (a stuck encoder?); the process was stopped')
+
+
 def _in_processes(todo: list[tuple[Path, Path]], jobs: int, args: tuple[str, ...]
                   ) -> Iterator[tuple[Path, Path, Outcome]]:
     """Stage each episode in its own spawned process, ``jobs`` at a time, as they finish.
@@ -124,7 +155,7 @@ def _in_processes(todo: list[tuple[Path, Path]], jobs: int, args: tuple[str, ...
     """
     context = multiprocessing.get_context('spawn')
     queue = [(episode, stage, 1) for episode, stage in todo]
-    running: dict[Any, tuple[Any, Path, Path, int, float]] = {}
+    running: list[_Run] = []
     try:
         while queue or running:
             while queue and len(running) < jobs:
@@ -134,40 +165,24 @@ def _in_processes(todo: list[tuple[Path, Path]], jobs: int, args: tuple[str, ...
                                           args=(send, str(episode), str(stage), *args))
                 process.start()
                 send.close()
-                running[receive] = (process, episode, stage, attempt,
-                                    time.monotonic() + deadline_s(episode))
-            ready = multiprocessing.connection.wait(list(running), timeout=1.0)
-            for receive in list(running):
-                process, episode, stage, attempt, deadline = running[receive]
-                if receive in ready:
-                    try:
-                        outcome: Outcome = receive.recv()
-                    except EOFError:
-                        process.join()
-                        outcome = ('failed', f'{episode}: the converting process died '
-                                             f'(exit code {process.exitcode})')
-                elif time.monotonic() > deadline:
-                    process.kill()
-                    shutil.rmtree(stage, ignore_errors=True)
-                    if attempt == 1:
-                        queue.append((episode, stage, 2))
-                        process.join()
-                        receive.close()
-                        del running[receive]
-                        continue
-                    outcome = ('failed', f'{episode}: no result within '
-                                         f'{deadline_s(episode):.0f} s, twice (a stuck '
-                                         'encoder?); the process was stopped')
-                else:
+                running.append(_Run(process, receive, episode, stage, attempt,
+                                    deadline_s(episode)))
+            ready = multiprocessing.connection.wait([r.receive for r in running], timeout=1.0)
+            for run in list(running):
+                finished, outcome = run.settle(ready)
+                if not finished:
                     continue
-                process.join()
-                receive.close()
-                del running[receive]
-                yield episode, stage, outcome
+                run.process.join()
+                run.receive.close()
+                running.remove(run)
+                if outcome is None:
+                    queue.append((run.episode, run.stage, 2))
+                else:
+                    yield run.episode, run.stage, outcome
     finally:
-        for process, *_ in running.values():
-            process.kill()
-            process.join()
+        for run in running:
+            run.process.kill()
+            run.process.join()
 
 
 def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Path,
