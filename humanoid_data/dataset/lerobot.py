@@ -239,7 +239,7 @@ def _write_videos(out: Path, key: str, episodes: list[tuple[dict[str, Any], Path
     size = 0
     for episode in episodes:
         grow = episode[1].stat().st_size
-        if not groups or (size + grow > limit and groups[-1]):
+        if not groups or size + grow > limit:
             groups.append([])
             size = 0
         groups[-1].append(episode)

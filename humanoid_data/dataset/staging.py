@@ -9,7 +9,7 @@ sizes, modification times) and the conversion settings, so a rerun skips it.
 Staged episode folder::
 
     episode.json        summary: ids, task, instruction, outcome, verdict and reasons,
-                        frames, fps, video frame times, keys and names
+                        frames, fps, per camera pixel stats and shape, keys and names
     frames.npz          per-frame columns (timeline, numeric keys, labels, validity)
     stamps.npz          per stream: stamp used, residual, valid (sidecar)
     labels.json         phase segments, contact intervals, disagreements, events
@@ -300,5 +300,4 @@ def _stage_frames(data: EpisodeData, staging: Path, config: DatasetConfig, fmt: 
             if len(times) != data.frame_count:
                 raise HumanoidDataError(f'{plan.key}: encoded {len(times)} frames for '
                                         f'{data.frame_count}')
-            summary['videos'][plan.key] = {'times': times, 'stats': stats,
-                                           'shape': [plan.height, plan.width]}
+            summary['videos'][plan.key] = {'stats': stats, 'shape': [plan.height, plan.width]}
