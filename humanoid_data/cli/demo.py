@@ -87,19 +87,16 @@ def _run_episodes(operator: ScriptedOperator, processes: list[Any], session_dir:
 
     topics = [s.topic for s in suite.streams]
 
-    def all_streams_seen() -> bool:
-        return all(int(operator.status.get(f'{t} received', '0')) > 0 for t in topics)
+    def unseen() -> list[str]:
+        return [t for t in topics if int(operator.status.get(f'{t} received', '0')) == 0]
 
     with console.status('starting the simulated humanoid, the recorder and companions'):
         try:
-            spin_until(spin, all_streams_seen, 90.0, 'the recorder to receive every stream')
+            spin_until(spin, lambda: not unseen(), 90.0, 'the recorder to receive every stream')
         except HumanoidDataError as err:
-            missing = [t for t in topics if int(operator.status.get(f'{t} received', '0')) == 0]
-            raise HumanoidDataError(
-                f'{err}; not received yet: {", ".join(missing)}; logs in '
-                f'{session_dir / "logs"}' if operator.status else
-                f'{err}; no recorder status on /diagnostics yet; logs in '
-                f'{session_dir / "logs"}') from err
+            what = (f'not received yet: {", ".join(unseen())}' if operator.status
+                    else 'no recorder status on /diagnostics yet')
+            raise HumanoidDataError(f'{err}; {what}; logs in {session_dir / "logs"}') from err
         spin_until(spin, operator.ready, 30.0, 'marker_teleop services')
         # The first episode's pre-roll reaches back PREROLL_S: the recorder must have been
         # receiving every stream that long, or the comparison counts messages published
