@@ -109,7 +109,7 @@ def _worker(send: Any, episode: str, staging: str, *args: str) -> None:
     send.close()
 
 
-def deadline_s(episode: Path) -> float:
+def _deadline_s(episode: Path) -> float:
     """How long an episode's process may run before it counts as stuck."""
     size_mb = sum(f.stat().st_size for f in episode.glob('*.mcap')) / 1e6
     return DEADLINE_BASE_S + DEADLINE_S_PER_MB * size_mb
@@ -166,7 +166,7 @@ def _in_processes(todo: list[tuple[Path, Path]], jobs: int, args: tuple[str, ...
                 process.start()
                 send.close()
                 running.append(_Run(process, receive, episode, stage, attempt,
-                                    deadline_s(episode)))
+                                    _deadline_s(episode)))
             ready = multiprocessing.connection.wait([r.receive for r in running], timeout=1.0)
             for run in list(running):
                 finished, outcome = run.settle(ready)
