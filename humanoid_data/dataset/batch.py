@@ -139,6 +139,7 @@ class _Run:
         if time.monotonic() - self.started <= self.limit_s:
             return False, None
         self.process.kill()
+        self.process.join()     # nothing can write into the stage folder after this
         shutil.rmtree(self.stage, ignore_errors=True)
         if self.attempt == 1:
             return True, None

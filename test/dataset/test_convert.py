@@ -319,8 +319,12 @@ def test_videos_go_into_files_by_size_without_reencoding(recorded, tmp_path):
 
 
 def test_a_stuck_episode_is_stopped_retried_and_reported(recorded, tmp_path, monkeypatch):
+    # The episode's process never answers (a hung encoder), so the deadline decides every
+    # time: nothing races it.
     from humanoid_data.dataset import batch
-    monkeypatch.setattr(batch, 'DEADLINE_BASE_S', 0.0)   # no process can finish in time
+    from test.dataset.stuck_worker import never_answers
+    monkeypatch.setattr(batch, '_worker', never_answers)
+    monkeypatch.setattr(batch, 'DEADLINE_BASE_S', 0.0)
     monkeypatch.setattr(batch, 'DEADLINE_S_PER_MB', 0.0)
     states = []
     out = tmp_path / 'out'
