@@ -9,25 +9,29 @@ operator guide explains how to calibrate this away.
 
 from __future__ import annotations
 
+import math
 import os
 import select
 import sys
 import termios
 import time
 import tty
-from typing import Any
+from typing import Any, Mapping
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
+from humanoid_data.cli.status_view import (
+    MAX_EVENTS, DiskStatus, Screen, StreamRow, render_screen)
+from humanoid_data.core.events import EventBase
 from humanoid_data.core.teleop import Action, Command, Mode, command_for_key
 from humanoid_data.errors import HumanoidDataError
+from humanoid_data.monitors.sync import Level
 
-LEVEL_STYLE = {0: ('OK', 'green'), 1: ('WARN', 'yellow'), 2: ('ERROR', 'red')}
 REDRAW_S = 0.1
+VIEW_KEY, PAGE_KEY = 'h', '\t'     # UI-only keys: full stream table, its next page
+HELP_KEYS = ('s start', 'e success', 'f failure', 'a abort', 'x discard', '1-9 phase',
+             'space next phase', 'n note', 't tare', 'q quit')
 
 
 class TerminalUI:
@@ -38,6 +42,8 @@ class TerminalUI:
         self.node = node
         self.console = Console()
         self.note: str | None = None     # text being typed, None when not typing
+        self.full_table = False
+        self.page = 0
         self._saved: list[Any] | None = None
         self._live: Live | None = None
         self._drawn = 0.0
@@ -94,7 +100,7 @@ class TerminalUI:
                 if self.node.session.mode == Mode.IDLE:
                     return False
                 self.node.session.message = 'end or discard the episode before quitting'
-            else:
+            elif not self.toggle_view(key):
                 command = command_for_key(self.node.config, key, self.node.session.mode)
                 if command is None:
                     continue
@@ -106,6 +112,18 @@ class TerminalUI:
         if self._live is not None and now - self._drawn >= REDRAW_S:
             self._live.update(self.render(), refresh=True)
             self._drawn = now
+        return True
+
+    def toggle_view(self, key: str) -> bool:
+        """Handle the UI-only view keys (unless teleop.yaml binds them); True if handled."""
+        if key in self.node.config.keys:
+            return False
+        if key == VIEW_KEY:
+            self.full_table, self.page = not self.full_table, 0
+        elif key == PAGE_KEY and self.full_table:
+            self.page += 1
+        else:
+            return False
         return True
 
     def _type(self, key: str, stamp: int) -> None:
@@ -124,65 +142,102 @@ class TerminalUI:
     # -- drawing -------------------------------------------------------------------------
 
     def render(self) -> Group:
-        """The whole screen."""
-        return Group(self._header(), self._health(), self._events(), self._footer())
+        """The whole screen, fitted to the terminal's current size."""
+        width, height = self.console.size
+        return render_screen(self.screen(), width, height)
 
-    def _header(self) -> Panel:
+    def screen(self) -> Screen:
+        """Gather what the node knows into plain values."""
         node, session = self.node, self.node.session
         recorder = node.recorder
-        state = recorder.get('state', 'no recorder status yet')
-        lines = Text()
-        style = 'bold red' if state == 'recording' else 'bold'
-        lines.append(f'{state.upper()}', style=style)
-        if recorder.get('episode'):
-            lines.append(f'  {recorder["episode"]}  {recorder.get("elapsed_s", "")} s')
-        lines.append(f'   drops {recorder.get("dropped_total", "-")}'
-                     f'   queue {recorder.get("queue_mib", "-")} MiB\n')
-        lines.append(f'task {session.task}: {session.instruction}\n')
-        phases = '  '.join(
-            f'[{i}] {name}' if name != session.open_phase else f'[{i}] >{name}<'
-            for i, name in enumerate(session.phases, 1))
-        lines.append(f'phases {phases}')
-        return Panel(lines, title='humanoid_data teleop', subtitle=node.taxonomy.version)
+        return Screen(
+            state=recorder.get('state', ''), episode=recorder.get('episode', ''),
+            elapsed_s=recorder.get('elapsed_s', ''), phase=session.open_phase,
+            drops=recorder.get('dropped_total', '-'), queue_mib=recorder.get('queue_mib', '-'),
+            task=session.task, instruction=session.instruction, phases=session.phases,
+            streams=stream_rows(node.sync, recorder),
+            events=tuple(event_line(e) for e in list(node.recent)[-MAX_EVENTS:]),
+            disk=parse_disk(recorder), keys=self._keys(), message=session.message,
+            full_table=self.full_table, page=self.page,
+            view_key='' if VIEW_KEY in node.config.keys else VIEW_KEY)
 
-    def _health(self) -> Table:
-        table = Table('stream', 'sync', 'rate Hz', 'latency p99 ms', 'dropped', 'reason',
-                      expand=True, title='stream health')
-        recorder = self.node.recorder
-        for stream, (level, message, values) in sorted(self.node.sync.items()):
-            name, style = LEVEL_STYLE.get(level, ('?', ''))
-            topic = values.get('topic', '')
-            dropped = recorder.get(f'{topic} dropped', '') if topic else ''
-            table.add_row(stream, Text(name, style=style),
-                          f'{values.get("rate_hz", "")}/{values.get("expected_hz", "")}',
-                          values.get('latency_p99_ms', ''), dropped,
-                          '' if message == 'ok' else message)
-        if not self.node.sync:
-            table.add_row('(waiting for sync_monitor on /diagnostics)', '', '', '', '', '')
-        return table
-
-    def _events(self) -> Panel:
-        text = Text()
-        for event in list(self.node.recent)[-8:]:
-            detail = ' '.join(getattr(v, 'value', str(v)) for k, v in vars(event).items()
-                              if k not in ('stamp_ns', 'source', 'taxonomy')
-                              and v not in ('', ()))
-            text.append(f'{event.stamp_ns / 1e9:.3f} {event.source.value:>15} '
-                        f'{event.kind} {detail}\n')
-        return Panel(text or Text('no events yet'), title='last events')
-
-    def _footer(self) -> Text:
-        session = self.node.session
+    def _keys(self) -> tuple[str, ...]:
         if self.note is not None:
-            return Text(f'note> {self.note}_   (Enter to send, Esc to cancel)', style='bold')
-        if session.mode == Mode.CHOOSING_FAILURE:
-            modes = '  '.join(f'{i} {m}' for i, m in
-                              enumerate(self.node.taxonomy.failure_names, 1))
-            help_line = f'failure mode: {modes}   Esc back'
-        else:
-            help_line = ('s start  e success  f failure  a abort  x discard  1-9 phase  '
-                         'space next phase  n note  t tare  q quit')
-        text = Text(help_line, style='reverse')
-        if session.message:
-            text.append(f'\n{session.message}', style='yellow')
-        return text
+            return (f'note> {self.note}_', 'Enter send', 'Esc cancel')
+        if self.node.session.mode == Mode.CHOOSING_FAILURE:
+            return ('failure mode:', *(f'{i} {m}' for i, m in
+                                       enumerate(self.node.taxonomy.failure_names, 1)),
+                    'Esc back')
+        return HELP_KEYS
+
+
+def stream_rows(sync: Mapping[str, tuple[int, str, Mapping[str, str]]],
+                recorder: Mapping[str, str]) -> tuple[StreamRow, ...]:
+    """Turn sync_monitor's statuses (stream -> level, message, values) into screen rows.
+
+    Args:
+        sync: Per stream: diagnostic level, message (``ok`` or the reasons), key values
+            with ``topic``, ``rate_hz``, ``expected_hz``, ``latency_p99_ms``.
+        recorder: The recorder's key values (``<topic> dropped``).
+
+    Returns:
+        One row per stream, in name order.
+
+    """
+    rows = []
+    for name, (level, message, values) in sorted(sync.items()):
+        topic = values.get('topic', '')
+        rate, expected = _number(values.get('rate_hz')), _number(values.get('expected_hz'))
+        rows.append(StreamRow(
+            name, _level(level),
+            f'{rate:.1f}/{expected:g}' if rate is not None and expected is not None else '-',
+            _text(_number(values.get('latency_p99_ms')), '.1f'),
+            recorder.get(f'{topic} dropped', '') if topic else '',
+            '' if message == 'ok' else message))
+    return tuple(rows)
+
+
+def parse_disk(recorder: Mapping[str, str]) -> DiskStatus:
+    """Read ``disk_free_mib`` and ``disk_minutes_left`` from the recorder's status values.
+
+    The recorder's level colours the disk line only when a part of its message (parts are
+    joined by ``; ``) is about the disk, since drops raise the same WARN.
+
+    Args:
+        recorder: The recorder's key values, plus ``level`` and ``message``.
+
+    Returns:
+        Free MiB and minutes left, None where absent, empty or not a number.
+
+    """
+    parts = recorder.get('message', '').lower().split('; ')
+    about_disk = any(p.startswith('disk') or 'no space left' in p for p in parts)
+    level = _level(_number(recorder.get('level')) or 0) if about_disk else Level.OK
+    return DiskStatus(_number(recorder.get('disk_free_mib')),
+                      _number(recorder.get('disk_minutes_left')), level)
+
+
+def event_line(event: EventBase) -> str:
+    """One event as a line: local time, source, kind and its fields."""
+    detail = ' '.join(getattr(v, 'value', str(v)) for k, v in vars(event).items()
+                      if k not in ('stamp_ns', 'source', 'taxonomy') and v not in ('', ()))
+    clock = time.strftime('%H:%M:%S', time.localtime(event.stamp_ns // 1_000_000_000))
+    millis = event.stamp_ns // 1_000_000 % 1000
+    return f'{clock}.{millis:03d} {event.source.value:<15} {event.kind} {detail}'.rstrip()
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text or '')
+    except ValueError:
+        return None
+    return None if math.isnan(value) else value
+
+
+def _text(value: float | None, spec: str) -> str:
+    return '-' if value is None else format(value, spec)
+
+
+def _level(value: float) -> Level:
+    # STALE (3) and anything unknown counts as ERROR: the stream's health is not known.
+    return Level(int(min(max(value, 0), Level.ERROR)))
