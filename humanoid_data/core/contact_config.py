@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from humanoid_data.core.config import read_yaml
-from humanoid_data.core.settings import settings_from
+from humanoid_data.core.config import check_mapping, check_number, parse_settings, read_yaml
 from humanoid_data.errors import ConfigError
 
 
@@ -92,32 +91,22 @@ def parse_contact_config(data: object, source: str = '<memory>') -> ContactConfi
     """Build a ``ContactConfig`` from already-parsed YAML.
 
     Raises:
-        ConfigError: Unknown key, wrong type or inconsistent thresholds, naming the file.
+        ConfigError: Unknown key, wrong type, a number that is NaN or infinite, or
+            inconsistent thresholds, naming the file and the key.
 
     """
-    if not isinstance(data, dict):
-        raise ConfigError(f'{source}: expected a mapping at the top level')
-    unknown = sorted(set(data) - {'tare_s', 'wrench', 'tactile'})
-    if unknown:
-        raise ConfigError(f'{source}: unknown key {unknown[0]!r}; '
-                          'allowed: tare_s, wrench, tactile')
-    sections = {}
-    for key, cls in (('wrench', WrenchThresholds), ('tactile', TactileThresholds)):
-        raw = data.get(key, {})
-        if not isinstance(raw, dict):
-            raise ConfigError(f'{source}: {key}: expected a mapping, got {raw!r}')
-        sections[key] = settings_from(cls, raw, f'{source}: {key}')
-    tare_s = data.get('tare_s', 0.2)
-    if isinstance(tare_s, bool) or not isinstance(tare_s, (int, float)) or tare_s <= 0:
-        raise ConfigError(f'{source}: tare_s: expected a number > 0, got {tare_s!r}')
-    return ContactConfig(float(tare_s), sections['wrench'], sections['tactile'], source)
+    data = check_mapping(data, {'tare_s', 'wrench', 'tactile'}, source)
+    wrench = parse_settings(WrenchThresholds, data.get('wrench', {}), f'{source}: wrench')
+    tactile = parse_settings(TactileThresholds, data.get('tactile', {}), f'{source}: tactile')
+    tare_s = check_number(data.get('tare_s', 0.2), f'{source}: tare_s', above=0)
+    return ContactConfig(tare_s, wrench, tactile, source)
 
 
 def load_contact_config(path: str | Path) -> ContactConfig:
     """Read and validate ``contact.yaml``.
 
     Raises:
-        ConfigError: The file is unreadable, not YAML, or not valid.
+        ConfigError: The file is unreadable, too large, not YAML, or not valid.
 
     """
     return parse_contact_config(read_yaml(path, 'contact-detection config'), str(path))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from humanoid_data.core.config import read_yaml
+from humanoid_data.core.config import check_mapping, read_yaml, short_repr
 from humanoid_data.errors import ConfigError
 
 
@@ -96,78 +96,94 @@ class Taxonomy:
         return name
 
 
+_TOP_KEYS = {'version', 'default_task', 'tasks', 'failure_modes'}
+
+
 def _names(raw: Any, where: str) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(x, str) and x for x in raw):
-        raise ConfigError(f'{where}: expected a list of names, got {raw!r}')
+        raise ConfigError(f'{where}: expected a list of names, got {short_repr(raw)}')
     if len(set(raw)) != len(raw):
         raise ConfigError(f'{where}: names must be unique')
     return tuple(raw)
 
 
-def _entry(raw: Any, where: str) -> Mapping[str, Any]:
-    """A list entry is a bare name or a mapping with ``name``."""
-    if isinstance(raw, str):
-        return {'name': raw}
+def _text(raw: Mapping[str, Any], key: str, where: str) -> str:
+    """An optional free-text entry (a description, an instruction)."""
+    value = raw.get(key, '')
+    if not isinstance(value, str):
+        raise ConfigError(f'{where}.{key}: expected text, got {short_repr(value)}')
+    return value
+
+
+def _entry(raw: Any, allowed: set[str], where: str) -> tuple[Mapping[str, Any], str]:
+    """A list entry is a bare name or a mapping with ``name``; returns it and its location."""
+    if isinstance(raw, str) and raw:
+        return {'name': raw}, f'{where} ({raw})'
     if not isinstance(raw, dict) or not isinstance(raw.get('name'), str) or not raw['name']:
-        raise ConfigError(f'{where}: expected a name or a mapping with "name", got {raw!r}')
-    return raw
+        raise ConfigError(f'{where}: expected a name or a mapping with "name", '
+                          f'got {short_repr(raw)}')
+    where = f'{where} ({raw["name"]})'
+    return check_mapping(raw, allowed, where), where
 
 
 def _parse_phase(raw: Any, where: str) -> PhaseDef:
-    entry = _entry(raw, where)
-    unknown = sorted(set(entry) - {'name', 'description', 'subphases'})
-    if unknown:
-        raise ConfigError(f'{where} ({entry["name"]}): unknown key {unknown[0]!r}')
-    return PhaseDef(entry['name'], str(entry.get('description', '')),
-                    _names(entry.get('subphases', []), f'{where} ({entry["name"]}).subphases'))
+    entry, where = _entry(raw, {'name', 'description', 'subphases'}, where)
+    return PhaseDef(entry['name'], _text(entry, 'description', where),
+                    _names(entry.get('subphases', []), f'{where}.subphases'))
 
 
 def _parse_task(name: str, raw: Any, where: str) -> TaskDef:
-    if not isinstance(raw, dict):
-        raise ConfigError(f'{where}: expected a mapping, got {raw!r}')
-    unknown = sorted(set(raw) - {'instruction', 'phases'})
-    if unknown:
-        raise ConfigError(f'{where}: unknown key {unknown[0]!r}')
+    raw = check_mapping(raw, {'instruction', 'phases'}, where)
     phases_raw = raw.get('phases')
     if not isinstance(phases_raw, list) or not phases_raw:
         raise ConfigError(f'{where}.phases: expected a non-empty list of phases')
     phases = tuple(_parse_phase(p, f'{where}.phases[{i}]') for i, p in enumerate(phases_raw))
     if len({p.name for p in phases}) != len(phases):
         raise ConfigError(f'{where}.phases: phase names must be unique')
-    return TaskDef(name, str(raw.get('instruction', '')), phases)
+    return TaskDef(name, _text(raw, 'instruction', where), phases)
+
+
+def _parse_tasks(raw: Any, source: str) -> tuple[TaskDef, ...]:
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f'{source}: tasks: expected a mapping of task name to task')
+    for name in raw:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f'{source}: tasks: task names are text, got {short_repr(name)}')
+    return tuple(_parse_task(name, task, f'{source}: tasks.{name}')
+                 for name, task in raw.items())
+
+
+def _parse_failure_modes(raw: Any, source: str) -> tuple[FailureMode, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f'{source}: failure_modes: expected a non-empty list')
+    modes = []
+    for i, item in enumerate(raw):
+        entry, where = _entry(item, {'name', 'description'}, f'{source}: failure_modes[{i}]')
+        modes.append(FailureMode(entry['name'], _text(entry, 'description', where)))
+    if len({m.name for m in modes}) != len(modes):
+        raise ConfigError(f'{source}: failure_modes: names must be unique')
+    return tuple(modes)
 
 
 def parse_taxonomy(data: object, source: str = '<memory>') -> Taxonomy:
     """Build a ``Taxonomy`` from already-parsed YAML.
 
     Raises:
-        ConfigError: A key is missing or malformed; the message names file and key.
+        ConfigError: A key is unknown, missing or malformed; the message names file and key.
 
     """
-    if not isinstance(data, dict):
-        raise ConfigError(f'{source}: expected a mapping at the top level')
-    unknown = sorted(set(data) - {'version', 'default_task', 'tasks', 'failure_modes'})
-    if unknown:
-        raise ConfigError(f'{source}: unknown key {unknown[0]!r}')
+    data = check_mapping(data, _TOP_KEYS, source)
     version = data.get('version')
     if not isinstance(version, str) or not version:
-        raise ConfigError(f'{source}: version: expected a non-empty string, got {version!r}')
-    tasks_raw = data.get('tasks')
-    if not isinstance(tasks_raw, dict) or not tasks_raw:
-        raise ConfigError(f'{source}: tasks: expected a mapping of task name to task')
-    tasks = tuple(_parse_task(str(name), raw, f'{source}: tasks.{name}')
-                  for name, raw in tasks_raw.items())
-    modes_raw = data.get('failure_modes')
-    if not isinstance(modes_raw, list) or not modes_raw:
-        raise ConfigError(f'{source}: failure_modes: expected a non-empty list')
-    modes = []
-    for i, raw in enumerate(modes_raw):
-        entry = _entry(raw, f'{source}: failure_modes[{i}]')
-        modes.append(FailureMode(entry['name'], str(entry.get('description', ''))))
-    if len({m.name for m in modes}) != len(modes):
-        raise ConfigError(f'{source}: failure_modes: names must be unique')
+        raise ConfigError(f'{source}: version: expected a non-empty string, '
+                          f'got {short_repr(version)}')
+    tasks = _parse_tasks(data.get('tasks'), source)
+    modes = _parse_failure_modes(data.get('failure_modes'), source)
     default_task = data.get('default_task', tasks[0].name)
-    taxonomy = Taxonomy(version, tasks, tuple(modes), str(default_task), source)
+    if not isinstance(default_task, str):
+        raise ConfigError(f'{source}: default_task: expected a task name, '
+                          f'got {short_repr(default_task)}')
+    taxonomy = Taxonomy(version, tasks, modes, default_task, source)
     taxonomy.task(taxonomy.default_task)   # must exist
     return taxonomy
 
@@ -176,7 +192,7 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
     """Read and validate a phase-taxonomy YAML file.
 
     Raises:
-        ConfigError: The file is unreadable, not YAML, or not a valid taxonomy.
+        ConfigError: The file is unreadable, too large, not YAML, or not a valid taxonomy.
 
     """
     return parse_taxonomy(read_yaml(path, 'phase taxonomy'), str(path))

@@ -7,9 +7,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from humanoid_data.core.config import SuiteConfig, check_mapping, parse_enum, read_yaml
+from humanoid_data.core.config import (
+    SuiteConfig, check_mapping, check_number, parse_enum, parse_settings, read_yaml, short_repr)
 from humanoid_data.core.quality import QualityGates
-from humanoid_data.core.settings import settings_from
 from humanoid_data.core.sync import AlignSpec, Policy
 from humanoid_data.errors import ConfigError
 
@@ -33,6 +33,14 @@ class LidarOptions:
     crop_max: tuple[float, float, float] = (2.0, 1.5, 0.5)
     voxel_m: float = 0.02
 
+    def __post_init__(self) -> None:
+        """Check the box is not empty and the voxel size positive."""
+        if not all(low < high for low, high in zip(self.crop_min, self.crop_max)):
+            raise ConfigError(f'crop_min {self.crop_min} must be below crop_max '
+                              f'{self.crop_max} on every axis')
+        if not self.voxel_m > 0:
+            raise ConfigError(f'voxel_m must be > 0, got {self.voxel_m}')
+
 
 @dataclass(frozen=True)
 class VideoOptions:
@@ -43,6 +51,13 @@ class VideoOptions:
     crf: int = 30
     gop: int = 2
 
+    def __post_init__(self) -> None:
+        """Check names are given and numbers in range."""
+        if not self.codec or not self.pix_fmt:
+            raise ConfigError('codec and pix_fmt must not be empty')
+        if self.crf < 0 or self.gop < 1:
+            raise ConfigError(f'crf must be >= 0 and gop >= 1, got {self.crf} and {self.gop}')
+
 
 @dataclass(frozen=True)
 class LeRobotOptions:
@@ -51,6 +66,12 @@ class LeRobotOptions:
     chunks_size: int = 1000
     data_files_size_in_mb: int = 100
     video_files_size_in_mb: int = 500
+
+    def __post_init__(self) -> None:
+        """Check every size is positive."""
+        for name in ('chunks_size', 'data_files_size_in_mb', 'video_files_size_in_mb'):
+            if getattr(self, name) < 1:
+                raise ConfigError(f'{name} must be >= 1, got {getattr(self, name)}')
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,18 @@ class DatasetConfig:
 
 
 _STREAM_KEYS = {'key', 'policy', 'tolerance_ms', 'as_of', 'required', 'stamps'}
+_TOP_KEYS = {'fps', 'reference', 'streams', 'lidar', 'video', 'lerobot', 'quality'}
+#: Fastest timeline accepted; beyond it a typo (30000 for 30) would fill the disk.
+MAX_FPS = 10_000.0
+#: Widest alignment tolerance accepted (a day), which keeps it an integer of nanoseconds.
+MAX_TOLERANCE_MS = 86_400_000.0
+
+
+def _flag(raw: dict, key: str, where: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f'{where}.{key}: expected true or false, got {short_repr(value)}')
+    return value
 
 
 def _stream(name: str, raw: object, where: str) -> StreamPlan:
@@ -103,70 +136,72 @@ def _stream(name: str, raw: object, where: str) -> StreamPlan:
     key = raw.get('key')
     if not isinstance(key, str) or not key:
         raise ConfigError(f'{where}.key: expected a dataset key such as observation.state')
-    tolerance = raw.get('tolerance_ms', 20)
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance <= 0:
-        raise ConfigError(f'{where}.tolerance_ms: expected a number > 0, got {tolerance!r}')
+    tolerance = check_number(raw.get('tolerance_ms', 20), f'{where}.tolerance_ms', above=0,
+                             maximum=MAX_TOLERANCE_MS)
     spec = AlignSpec(parse_enum(Policy, raw.get('policy', 'nearest'), f'{where}.policy'),
-                     int(tolerance * 1e6), bool(raw.get('as_of', False)))
+                     max(1, int(tolerance * 1e6)), _flag(raw, 'as_of', where))
     stamps = raw.get('stamps', 'header')
     if stamps not in ('header', 'receive'):
-        raise ConfigError(f'{where}.stamps: expected header or receive, got {stamps!r}')
-    return StreamPlan(name, key, spec, bool(raw.get('required', False)), stamps == 'receive')
+        raise ConfigError(f'{where}.stamps: expected header or receive, '
+                          f'got {short_repr(stamps)}')
+    return StreamPlan(name, key, spec, _flag(raw, 'required', where), stamps == 'receive')
 
 
-def _section(cls: type, data: dict, key: str, source: str) -> object:
-    raw = data.get(key, {})
-    if not isinstance(raw, dict):
-        raise ConfigError(f'{source}: {key}: expected a mapping, got {raw!r}')
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-    if cls is LidarOptions:
-        for name in ('crop_min', 'crop_max'):
-            if name in values:
-                box = values[name]
-                if len(box) != 3 or not all(isinstance(x, (int, float)) for x in box):
-                    raise ConfigError(f'{source}: lidar.{name}: expected [x, y, z] in m')
-                values[name] = tuple(float(x) for x in box)
-        known = {f: getattr(cls(), f) for f in ('crop_min', 'crop_max', 'voxel_m')}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ConfigError(f'{source}: lidar: unknown key {unknown[0]!r}')
-        return cls(**values)
-    return settings_from(cls, values, f'{source}: {key}')
+def _point(raw: object, where: str) -> tuple[float, float, float]:
+    if not isinstance(raw, list) or len(raw) != 3:
+        raise ConfigError(f'{where}: expected [x, y, z] in m, got {short_repr(raw)}')
+    x, y, z = (check_number(v, f'{where}[{i}]') for i, v in enumerate(raw))
+    return x, y, z
+
+
+def _lidar(raw: object, where: str) -> LidarOptions:
+    raw = check_mapping(raw, {'crop_min', 'crop_max', 'voxel_m'}, where)
+    values: dict[str, object] = {
+        name: _point(raw[name], f'{where}.{name}')
+        for name in ('crop_min', 'crop_max') if name in raw}
+    if 'voxel_m' in raw:
+        values['voxel_m'] = check_number(raw['voxel_m'], f'{where}.voxel_m', above=0)
+    try:
+        return LidarOptions(**values)  # type: ignore[arg-type]
+    except ConfigError as err:
+        raise ConfigError(f'{where}: {err}') from None
+
+
+def _streams(raw: object, source: str) -> tuple[StreamPlan, ...]:
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f'{source}: streams: expected a mapping of stream name to plan')
+    for name in raw:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f'{source}: streams: stream names are text, '
+                              f'got {short_repr(name)}')
+    streams = tuple(_stream(n, r, f'{source}: streams.{n}') for n, r in raw.items())
+    keys = [s.key for s in streams]
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f'{source}: streams: two streams share a dataset key')
+    return streams
 
 
 def parse_dataset_config(data: object, source: str = '<memory>') -> DatasetConfig:
     """Build a ``DatasetConfig`` from parsed YAML.
 
     Raises:
-        ConfigError: A missing or malformed key, naming the file and the key.
+        ConfigError: An unknown, missing or malformed key, a number that is NaN or
+            infinite, naming the file and the key.
 
     """
-    if not isinstance(data, dict):
-        raise ConfigError(f'{source}: expected a mapping at the top level')
-    allowed = {'fps', 'reference', 'streams', 'lidar', 'video', 'lerobot', 'quality'}
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ConfigError(f'{source}: unknown key {unknown[0]!r}; allowed: '
-                          f'{", ".join(sorted(allowed))}')
-    fps = data.get('fps')
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or fps <= 0:
-        raise ConfigError(f'{source}: fps: expected a number > 0, got {fps!r}')
-    raw_streams = data.get('streams')
-    if not isinstance(raw_streams, dict) or not raw_streams:
-        raise ConfigError(f'{source}: streams: expected a mapping of stream name to plan')
-    streams = tuple(_stream(str(n), r, f'{source}: streams.{n}') for n, r in raw_streams.items())
-    reference = data.get('reference', '') or ''
-    if reference and reference not in {s.stream for s in streams}:
-        raise ConfigError(f'{source}: reference: {reference!r} is not one of the streams')
-    keys = [s.key for s in streams]
-    if len(set(keys)) != len(keys):
-        raise ConfigError(f'{source}: streams: two streams share a dataset key')
+    data = check_mapping(data, _TOP_KEYS, source)
+    fps = check_number(data.get('fps'), f'{source}: fps', above=0, maximum=MAX_FPS)
+    streams = _streams(data.get('streams'), source)
+    reference = data.get('reference') or ''
+    if not isinstance(reference, str) or (
+            reference and reference not in {s.stream for s in streams}):
+        raise ConfigError(f'{source}: reference: {short_repr(reference)} is not one of the '
+                          'streams')
     return DatasetConfig(
-        float(fps), streams, str(reference),
-        _section(LidarOptions, data, 'lidar', source),  # type: ignore[arg-type]
-        _section(VideoOptions, data, 'video', source),  # type: ignore[arg-type]
-        _section(LeRobotOptions, data, 'lerobot', source),  # type: ignore[arg-type]
-        _section(QualityGates, data, 'quality', source),  # type: ignore[arg-type]
+        fps, streams, reference, _lidar(data.get('lidar', {}), f'{source}: lidar'),
+        parse_settings(VideoOptions, data.get('video', {}), f'{source}: video'),
+        parse_settings(LeRobotOptions, data.get('lerobot', {}), f'{source}: lerobot'),
+        parse_settings(QualityGates, data.get('quality', {}), f'{source}: quality'),
         source)
 
 
@@ -174,7 +209,7 @@ def load_dataset_config(path: str | Path) -> DatasetConfig:
     """Read and validate ``dataset.yaml``.
 
     Raises:
-        ConfigError: The file is unreadable, not YAML, or not valid.
+        ConfigError: The file is unreadable, too large, not YAML, or not valid.
 
     """
     return parse_dataset_config(read_yaml(path, 'dataset config'), str(path))

@@ -27,8 +27,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from humanoid_data.core.config import StreamConfig, SuiteConfig, read_yaml
-from humanoid_data.core.settings import settings_from
+from humanoid_data.core.config import StreamConfig, SuiteConfig, parse_settings, read_yaml
 from humanoid_data.errors import ConfigError
 
 
@@ -75,17 +74,25 @@ class SyncThresholds:
             raise ConfigError('window_s and silence_s must be > 0, gap_periods > 1')
 
 
+def parse_sync_thresholds(data: object, source: str = '<memory>') -> SyncThresholds:
+    """Build ``SyncThresholds`` from parsed YAML (every key optional).
+
+    Raises:
+        ConfigError: Unknown key (the allowed ones listed), a wrong type, a number that is
+            NaN or infinite, or inconsistent limits, naming the file and the key.
+
+    """
+    return parse_settings(SyncThresholds, data, source, source=source)
+
+
 def load_sync_thresholds(path: str | Path) -> SyncThresholds:
     """Read and validate ``sync.yaml``.
 
     Raises:
-        ConfigError: Unreadable, not YAML, unknown key or inconsistent limits.
+        ConfigError: Unreadable, too large, not YAML, unknown key or inconsistent limits.
 
     """
-    data = read_yaml(path, 'sync-health thresholds')
-    if not isinstance(data, dict):
-        raise ConfigError(f'{path}: expected a mapping at the top level')
-    return settings_from(SyncThresholds, {**data, 'source': str(path)}, str(path))
+    return parse_sync_thresholds(read_yaml(path, 'sync-health thresholds'), str(path))
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, fields
 from typing import Mapping
 
 import numpy as np
-import yaml
 
+from humanoid_data.core.config import check_mapping, check_number, parse_yaml_text, short_repr
 from humanoid_data.errors import ConfigError
 
 
@@ -74,33 +74,29 @@ def parse_faults(text: str, streams: set[str]) -> Mapping[str, StreamFault]:
         Stream name to its faults.
 
     Raises:
-        ConfigError: Unknown stream or key, or a bad value, named in the message.
+        ConfigError: Not YAML (naming the line), unknown stream or key, or a bad value
+            (not a number, NaN, infinite, out of range), named in the message.
 
     """
     if not text.strip():
         return {}
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f'faults: not valid YAML: {err}') from err
+    data = parse_yaml_text(text, 'faults')
+    if data is None:        # only comments
+        return {}
     if not isinstance(data, dict):
-        raise ConfigError('faults: expected a mapping from stream name to settings')
+        raise ConfigError('faults: expected a mapping from stream name to settings, '
+                          f'got {short_repr(data)}')
     known = {f.name for f in fields(StreamFault)}
     result = {}
     for name, settings in data.items():
         if name not in streams:
-            raise ConfigError(f'faults: unknown stream {name!r}; streams: '
+            raise ConfigError(f'faults: unknown stream {short_repr(name)}; streams: '
                               f'{", ".join(sorted(streams))}')
-        if not isinstance(settings, dict):
-            raise ConfigError(f'faults.{name}: expected a mapping')
-        for key, value in settings.items():
-            if key not in known:
-                raise ConfigError(f'faults.{name}: unknown key {key!r}; allowed: '
-                                  f'{", ".join(sorted(known))}')
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f'faults.{name}.{key}: expected a number, got {value!r}')
+        where = f'faults.{name}'
+        settings = check_mapping(settings, known, where)
+        values = {k: check_number(v, f'{where}.{k}') for k, v in settings.items()}
         try:
-            result[name] = StreamFault(**{k: float(v) for k, v in settings.items()})
+            result[name] = StreamFault(**values)
         except ConfigError as err:
-            raise ConfigError(f'faults.{name}: {err}') from None
+            raise ConfigError(f'{where}: {err}') from None
     return result

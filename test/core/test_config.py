@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import yaml
 
-from humanoid_data.core.config import Modality, load_suite, parse_suite
+from humanoid_data.core.config import (
+    MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_CONFIG_NODES, Modality, load_suite, parse_suite,
+    parse_yaml_text)
 from humanoid_data.errors import ConfigError
 
 
@@ -69,3 +73,77 @@ def test_digest_changes_with_content(suite_file):
     first = parse_suite(data, 'a').digest
     data['streams'][0]['rate_hz'] = 15
     assert parse_suite(data, 'a').digest != first
+
+
+def test_syntax_error_names_file_line_and_column(tmp_path, suite_file):
+    lines = suite_file.read_text().splitlines()
+    assert lines[7] == 'robot: sim_humanoid'
+    lines[7] = 'robot: sim: humanoid'
+    path = tmp_path / 'humanoid.yaml'
+    path.write_text('\n'.join(lines))
+    with pytest.raises(ConfigError, match=f'^{path}: not valid YAML at line 8, column 11: '
+                                          'mapping values are not allowed'):
+        load_suite(path)
+
+
+@pytest.mark.parametrize(('text', 'line', 'problem'), [
+    ('robot: a\njoints: []\nrobot: b\n', 3, "duplicate key 'robot'"),
+    ('robot: a\nwhen: 2026-13-45\n', 2, 'month must be in 1..12'),
+    ('robot: a\nbig: ' + '9' * 5000 + '\n', 2, 'integer string conversion'),
+    ('robot: a\nself: &s [1, *s]\n', 2, 'alias \\*s is inside the node it names'),
+    ('robot: a\nchar: "\x01"\n', 2, 'unacceptable character #x0001'),
+    ('robot: a\n---\nrobot: b\n', 2, 'single document'),
+])
+def test_yaml_the_loader_refuses_names_the_line(tmp_path, text, line, problem):
+    path = tmp_path / 'suite.yaml'
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f'^{path}: not valid YAML at line {line}, column '
+                                          rf'\d+: .*{problem}'):
+        load_suite(path)
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_the_line(tmp_path):
+    path = tmp_path / 'latin1.yaml'
+    path.write_bytes('robot: a\njoints: [caf\xe9]\n'.encode('latin-1'))
+    with pytest.raises(ConfigError, match=f'^{path}: sensor-suite config is not UTF-8 text '
+                                          r'\(byte 0xe9 at line 2\)'):
+        load_suite(path)
+
+
+def test_an_endless_file_is_read_no_further_than_the_limit():
+    # /dev/zero reports size 0: the limit holds on what is read, not only on the size.
+    with pytest.raises(ConfigError, match=f'/dev/zero: .* is over {MAX_CONFIG_BYTES} bytes'):
+        load_suite('/dev/zero')
+
+
+def test_alias_expansion_and_nesting_are_bounded(tmp_path):
+    lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]']
+    lines += [f'a{i}: &a{i} [' + ', '.join([f'*a{i - 1}'] * 10) + ']' for i in range(1, 9)]
+    path = tmp_path / 'laughs.yaml'
+    path.write_text('\n'.join(lines) + '\n')    # 10**9 strings once expanded, 500 bytes
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=f'at line 6, .*more than {MAX_CONFIG_NODES} values'):
+        load_suite(path)
+    assert time.monotonic() - started < 1.0
+    path.write_text('[' * 100 + ']' * 100)
+    with pytest.raises(ConfigError, match=f'nested deeper than {MAX_CONFIG_DEPTH} levels'):
+        load_suite(path)
+    path.write_text(''.join(f'{"  " * i}k:\n' for i in range(200)))
+    with pytest.raises(ConfigError, match=f'nested deeper than {MAX_CONFIG_DEPTH} levels'):
+        load_suite(path)
+
+
+def test_aliases_within_bounds_still_load(suite_file):
+    text = suite_file.read_text().replace('qos: {reliability: reliable, depth: 30}',
+                                          'qos: &q30 {reliability: reliable, depth: 30}', 1)
+    text = text.replace('qos: {reliability: reliable, depth: 30}', 'qos: *q30')
+    aliased = parse_suite(parse_yaml_text(text, 'x.yaml'), 'x.yaml')
+    assert aliased == parse_suite(_base(suite_file), 'x.yaml')    # the digest too
+
+
+def test_unknown_top_level_key_is_refused(suite_file):
+    data = _base(suite_file)
+    data['robots'] = 'typo'
+    with pytest.raises(ConfigError, match="^s.yaml: unknown key 'robots'; allowed: joints, "
+                                          'robot, streams$'):
+        parse_suite(data, 's.yaml')

@@ -40,3 +40,33 @@ def test_unknown_failure_mode_lists_the_known_ones(taxonomy, tmp_path):
     path.write_text('version: [')
     with pytest.raises(ConfigError, match='phases.yaml: not valid YAML'):
         load_taxonomy(path)
+
+
+def _minimal(**changes):
+    data = {'version': 'v', 'tasks': {'t': {'phases': ['a']}}, 'failure_modes': ['x']}
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize('data, match', [
+    (_minimal(failure_modes=[{'name': 'x', 'why': 'y'}]),
+     r"failure_modes\[0\] \(x\): unknown key 'why'; allowed: description, name"),
+    (_minimal(tasks={'t': {'phases': ['a'], 'steps': []}}),
+     r"tasks\.t: unknown key 'steps'; allowed: instruction, phases"),
+    (_minimal(tasks={'t': {'phases': [{'name': 'a', 'sub': []}]}}),
+     r"phases\[0\] \(a\): unknown key 'sub'; allowed: description, name, subphases"),
+    (_minimal(labels=[]), "unknown key 'labels'; allowed: default_task, failure_modes"),
+    (_minimal(tasks={1: {'phases': ['a']}}), 'task names are text, got 1'),
+    (_minimal(tasks={'t': {'phases': ['a'], 'instruction': ['pick']}}),
+     r'tasks\.t\.instruction: expected text'),
+    (_minimal(failure_modes=[{'name': 'x', 'description': 3}]),
+     r'failure_modes\[0\] \(x\)\.description: expected text, got 3'),
+    (_minimal(tasks={'t': {'phases': [{'name': 'a', 'subphases': 'b'}]}}),
+     r'phases\[0\] \(a\)\.subphases: expected a list of names'),
+    (_minimal(default_task=['t']), 'default_task: expected a task name'),
+    (_minimal(tasks=['t']), 'tasks: expected a mapping of task name to task'),
+    ('version: v', 'expected a mapping'),
+])
+def test_every_level_of_the_taxonomy_is_strict(data, match):
+    with pytest.raises(ConfigError, match=f'^phases.yaml: .*{match}'):
+        parse_taxonomy(data, 'phases.yaml')
