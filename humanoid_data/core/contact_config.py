@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from humanoid_data.core.config import check_mapping, check_number, parse_settings, read_yaml
+from humanoid_data.core.checks import check_mapping, check_number, parse_settings
+from humanoid_data.core.yaml_file import read_yaml
 from humanoid_data.errors import ConfigError
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from humanoid_data.core.config import check_mapping, read_yaml, short_repr
+from humanoid_data.core.checks import check_mapping, short_repr
+from humanoid_data.core.yaml_file import read_yaml
 from humanoid_data.errors import ConfigError
 
 

@@ -27,7 +27,9 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from humanoid_data.core.config import StreamConfig, SuiteConfig, parse_settings, read_yaml
+from humanoid_data.core.checks import parse_settings
+from humanoid_data.core.config import StreamConfig, SuiteConfig
+from humanoid_data.core.yaml_file import read_yaml
 from humanoid_data.errors import ConfigError
 
 

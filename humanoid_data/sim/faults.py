@@ -19,7 +19,8 @@ from typing import Mapping
 
 import numpy as np
 
-from humanoid_data.core.config import check_mapping, check_number, parse_yaml_text, short_repr
+from humanoid_data.core.checks import check_mapping, check_number, short_repr
+from humanoid_data.core.yaml_file import parse_yaml_text
 from humanoid_data.errors import ConfigError
 
 

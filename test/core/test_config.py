@@ -7,9 +7,9 @@ import time
 import pytest
 import yaml
 
-from humanoid_data.core.config import (
-    MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_CONFIG_NODES, Modality, load_suite, parse_suite,
-    parse_yaml_text)
+from humanoid_data.core.config import Modality, load_suite, parse_suite
+from humanoid_data.core.yaml_file import (
+    MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_CONFIG_NODES, parse_yaml_text)
 from humanoid_data.errors import ConfigError
 
 

@@ -11,10 +11,11 @@ import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
 
-from humanoid_data.core.config import MAX_CONFIG_BYTES, load_suite, parse_suite
+from humanoid_data.core.config import load_suite, parse_suite
 from humanoid_data.core.contact_config import load_contact_config, parse_contact_config
 from humanoid_data.core.phases import load_taxonomy, parse_taxonomy
 from humanoid_data.core.teleop import load_teleop_config, parse_teleop_config
+from humanoid_data.core.yaml_file import MAX_CONFIG_BYTES
 from humanoid_data.dataset.config import load_dataset_config, parse_dataset_config
 from humanoid_data.errors import ConfigError
 from humanoid_data.monitors.sync import load_sync_thresholds, parse_sync_thresholds
