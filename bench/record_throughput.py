@@ -9,6 +9,7 @@ the CPU of the recorder and of the publishers, the recorder's peak RSS, and the 
 MB/s as a fraction of this disk's sequential write bandwidth measured in the same run.
 
     python bench/record_throughput.py [--seconds 10] [--scales 1 2 4] [--publishers 2]
+        [--fsync never|close|flush] [--compression none|lz4|zstd]
 """
 
 from __future__ import annotations
@@ -49,17 +50,36 @@ def disk_write_mb_s(folder: Path, megabytes: int = 512) -> float:
     return megabytes / elapsed
 
 
-def run_scale(node, scale: float, seconds: float, publishers: int, out: Path) -> dict:
-    """Record one episode at ``scale`` times the default rates; return its figures."""
-    session = f'scale_{scale:g}x'
-    # The recorder is told the scaled rates, so its stamp-gap counts use the right periods.
+def scaled_suite(scale: float, path: Path) -> Path:
+    """Write the default suite with every rate times ``scale`` to ``path``.
+
+    The recorder is told the scaled rates, so its stamp-gap counts use the right periods.
+    """
     suite = yaml.safe_load(default_suite().read_text())
     for stream in suite['streams']:
         stream['rate_hz'] *= scale
-    config = out / f'{session}.yaml'
-    config.write_text(yaml.safe_dump(suite))
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def launch_replays(scale: float, publishers: int, begin: float, seconds: float,
+                   reports: Path) -> list[subprocess.Popen]:
+    """Start the replay publishers, each with a share of the streams, from ``begin``."""
+    return [subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name('replay_publisher.py')),
+         '--scale', str(scale), '--part', str(i), '--parts', str(publishers),
+         '--start-at', str(begin), '--seconds', str(seconds),
+         '--report', str(reports.with_name(f'{reports.name}_{i}.json'))],
+        env=dds_environment(dict(os.environ))) for i in range(publishers)]
+
+
+def run_scale(node, scale: float, seconds: float, publishers: int, out: Path,
+              recorder_parameters: dict | None = None) -> dict:
+    """Record one episode at ``scale`` times the default rates; return its figures."""
+    session = f'scale_{scale:g}x'
+    config = scaled_suite(scale, out / f'{session}.yaml')
     plan = session_plan(str(config), str(out), False, companions=False, teleop=False,
-                        recorder={'session': session})
+                        recorder={'session': session, **(recorder_parameters or {})})
     processes = start_all(plan, out / session / 'logs')
     recorder = psutil.Process(processes[-1].process.pid)
     start = node.create_client(Trigger, '/recorder/start_episode')
@@ -81,12 +101,8 @@ def run_scale(node, scale: float, seconds: float, publishers: int, out: Path) ->
         # Publishing begins at a common instant once every publisher has rendered its
         # templates and matched the recorder; the episode covers the middle of the run.
         begin = time.time() + 15.0
-        replays = [subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name('replay_publisher.py')),
-             '--scale', str(scale), '--part', str(i), '--parts', str(publishers),
-             '--start-at', str(begin), '--seconds', str(seconds + 3.0),
-             '--report', str(out / f'{session}_replay_{i}.json')],
-            env=dds_environment(dict(os.environ))) for i in range(publishers)]
+        replays = launch_replays(scale, publishers, begin, seconds + 3.0,
+                                 out / f'{session}_replay')
         spin_to(begin + 1.5)
         cpu0 = recorder.cpu_times()
         pub0 = [psutil.Process(r.pid).cpu_times() for r in replays]
@@ -140,7 +156,12 @@ def main() -> None:
     parser.add_argument('--scales', type=float, nargs='+', default=[1.0, 2.0, 4.0])
     parser.add_argument('--publishers', type=int, default=2,
                         help='replay processes sharing the streams')
+    parser.add_argument('--fsync', choices=('never', 'close', 'flush'), default='close',
+                        help="the recorder's fsync policy")
+    parser.add_argument('--compression', choices=('none', 'lz4', 'zstd'), default='none',
+                        help="the recorder's chunk compression")
     args = parser.parse_args()
+    recorder = {'fsync': args.fsync, 'compression': args.compression}
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     out = Path(tempfile.mkdtemp(prefix='humanoid_data_bench_'))
     os.environ.setdefault('ROS_LOG_DIR', str(out / 'ros_logs'))
@@ -151,7 +172,7 @@ def main() -> None:
     node = rclpy.create_node('bench_driver')
     try:
         for scale in args.scales:
-            r = run_scale(node, scale, args.seconds, args.publishers, out)
+            r = run_scale(node, scale, args.seconds, args.publishers, out, recorder)
             print(f"{r['scale']:g}x: {r['mb_s']:.1f} MB/s ({r['mb_s'] / disk:.2f} of disk), "
                   f"{r['msgs_s']:.0f} msgs/s, recorded {r['messages']} of "
                   f"{r['offered']:.0f} scheduled ({r['messages'] / r['offered']:.3f}), "

@@ -7,13 +7,14 @@ and decodes only the events topic.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 from rosbags.rosbag2 import Reader
-from rosbags.rosbag2.errors import ReaderError
 
+from humanoid_data.bag.metadata import check_bag_metadata
 from humanoid_data.bag.stamps import header_stamp_ns, string_payload
 from humanoid_data.core.events import EventBase, decode_event, encode_event
 from humanoid_data.errors import BagError, DecodeError, EventError
@@ -21,7 +22,8 @@ from humanoid_data.errors import BagError, DecodeError, EventError
 EVENT_TYPE = 'std_msgs/msg/String'
 
 
-class TopicReport(NamedTuple):
+@dataclass(frozen=True)
+class TopicReport:
     """Figures of one topic."""
 
     topic: str
@@ -50,7 +52,7 @@ class BagReport(NamedTuple):
         """Return a JSON-ready dictionary."""
         return {
             'path': self.path, 'duration_s': self.duration_s, 'messages': self.messages,
-            'topics': [t._asdict() for t in self.topics],
+            'topics': [asdict(t) for t in self.topics],
             'events': [json.loads(encode_event(e)) for e in self.events],
             'malformed_events': self.malformed_events,
         }
@@ -78,6 +80,14 @@ def _topic_report(topic: str, msgtype: str, header: list[int], receive: list[int
     return TopicReport(topic, msgtype, count, nbytes, rate, gap, first, last, latency, source)
 
 
+def _reason(err: BaseException) -> str:
+    """A reader library's error as a reason: its text, else what kind of damage."""
+    text = ' '.join(str(err).split())
+    if isinstance(err, MemoryError):
+        return 'a record claims more bytes than can be held (a damaged length field)'
+    return text or f'unreadable data ({type(err).__name__})'
+
+
 def inspect_bag(path: str | Path) -> BagReport:
     """Read a bag and return its figures.
 
@@ -92,6 +102,7 @@ def inspect_bag(path: str | Path) -> BagReport:
 
     """
     path = Path(path)
+    check_bag_metadata(path)
     header: dict[str, list[int]] = {}
     receive: dict[str, list[int]] = {}
     sizes: dict[str, int] = {}
@@ -120,8 +131,10 @@ def inspect_bag(path: str | Path) -> BagReport:
                     raise BagError(f'{path}: topic {conn.topic}: {err}') from err
             duration = reader.duration / 1e9 if reader.message_count else 0.0
             total = reader.message_count
-    except (ReaderError, OSError, ValueError, KeyError) as err:
-        raise BagError(f'{path}: cannot read bag: {err}') from err
+    except BagError:
+        raise
+    except Exception as err:  # the reader library trips over damaged bytes in many ways
+        raise BagError(f'{path}: cannot read bag: {_reason(err)}') from err
     topics = [_topic_report(t, types[t], header[t], receive[t], sizes[t]) for t in sorted(types)]
     events.sort(key=lambda e: e.stamp_ns)
     return BagReport(str(path), round(duration, 3), total, topics, events, malformed)
@@ -135,6 +148,7 @@ def read_events(path: str | Path) -> tuple[list[EventBase], int]:
 
     """
     path = Path(path)
+    check_bag_metadata(path)
     events: list[EventBase] = []
     malformed = 0
     try:
@@ -145,7 +159,7 @@ def read_events(path: str | Path) -> tuple[list[EventBase], int]:
                     events.append(decode_event(string_payload(raw)))
                 except (DecodeError, EventError):
                     malformed += 1
-    except (ReaderError, OSError, ValueError, KeyError) as err:
-        raise BagError(f'{path}: cannot read bag: {err}') from err
+    except Exception as err:  # the reader library trips over damaged bytes in many ways
+        raise BagError(f'{path}: cannot read bag: {_reason(err)}') from err
     events.sort(key=lambda e: e.stamp_ns)
     return events, malformed

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from humanoid_data.bag.episode_state import recorded_state
 from humanoid_data.cli.console import make_console
 from humanoid_data.cli.convert import run_convert
 from humanoid_data.cli.operator import ScriptedOperator, spin_until
@@ -123,8 +124,11 @@ def _run_episodes(operator: ScriptedOperator, processes: list[Any], session_dir:
             spin_until(spin, lambda: time.time_ns() > done + int(HOLD_S * 1e9), 10.0,
                        'the hold after the task', tick)
             operator.stop()
-            episode_yaml = session_dir / f'episode_{index + 1:04d}' / 'episode.yaml'
-            spin_until(spin, episode_yaml.is_file, 60.0, f'{episode_yaml} to be written', tick)
+            # episode.yaml exists from the open (state: recording); closed means its state
+            # moved on, once every stream has delivered past the stop.
+            folder = session_dir / f'episode_{index + 1:04d}'
+            spin_until(spin, lambda: recorded_state(folder) not in (None, 'recording'), 60.0,
+                       f'{folder} to be closed', tick)
             progress.advance(bar)
 
 

@@ -10,7 +10,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from humanoid_data.bag.episode_state import require_finished
 from humanoid_data.bag.inspect import BagReport, inspect_bag
+from humanoid_data.bag.verify import VerifyReport, verify_bag
 
 
 def _stamp(ns: int | None) -> str:
@@ -44,13 +46,37 @@ def render(report: BagReport, console: Console) -> None:
         console.print(f'[yellow]{report.malformed_events} malformed events[/]')
 
 
+def render_verify(report: VerifyReport, console: Console) -> None:
+    """Print what the checksum walk found."""
+    console.print(f'checksums: {report.chunks} chunks in {report.files} file(s), '
+                  f'{report.checksummed} with a CRC')
+    for problem in report.problems:
+        console.print(f'[red]problem:[/] {problem.describe()}')
+    for note in report.notes:
+        console.print(f'[yellow]note:[/] {note}')
+    console.print('[green]verified[/]' if report.ok else
+                  f'[red]{len(report.problems)} problem(s)[/]')
+
+
 def _run(args: argparse.Namespace) -> int:
-    report = inspect_bag(args.bag)
+    require_finished(args.bag)
+    verified = verify_bag(args.bag) if args.verify else None
+    report = inspect_bag(args.bag) if verified is None or verified.ok else None
     if args.json:
-        print(json.dumps(report.to_json(), indent=2, default=float))
+        body: dict[str, Any] = report.to_json() if report else {'path': args.bag}
+        if verified is not None:
+            body['verify'] = {'ok': verified.ok, 'chunks': verified.chunks,
+                              'checksummed': verified.checksummed,
+                              'problems': [p.describe() for p in verified.problems],
+                              'notes': verified.notes}
+        print(json.dumps(body, indent=2, default=float))
     else:
-        render(report, Console())
-    return 0
+        console = Console()
+        if report is not None:
+            render(report, console)
+        if verified is not None:
+            render_verify(verified, console)
+    return 0 if verified is None or verified.ok else 1
 
 
 def add_parsers(verbs: Any) -> None:
@@ -58,4 +84,6 @@ def add_parsers(verbs: Any) -> None:
     parser = verbs.add_parser('inspect', help='topics, rates, stamps, latency and events')
     parser.add_argument('bag', help='episode bag folder')
     parser.add_argument('--json', action='store_true', help='machine-readable output')
+    parser.add_argument('--verify', action='store_true',
+                        help='check every chunk against its checksum (exit 1 on damage)')
     parser.set_defaults(run=_run)

@@ -51,17 +51,41 @@ class RecorderSettings:
     status_period_s: float = _status_param()
     taxonomy: str = _file_param('phases.yaml', 'phase-taxonomy YAML')
     sync_config: str = _file_param('sync.yaml', 'sync-health thresholds YAML')
+    flush_period_s: float = _param(
+        0.25, 'open chunks go to disk at least this often: a killed recorder loses at '
+              'most about this much (s)')
+    stop_hold_s: float = _param(
+        0.25, 'messages wait this long before they are written, so a stop that arrives '
+              'up to this late still ends the episode exactly (s)')
+    fsync: str = _param(
+        'close', 'when written data is forced to the disk: never, close (each episode) '
+                 'or flush (every flush period: survives a power cut)')
+    compression: str = _param('none', 'MCAP chunk compression: none, lz4 or zstd')
+    disk_warn_minutes: float = _param(
+        5.0, 'report WARN when less recording time than this is left on the disk (min)')
+    disk_min_free_mib: float = _param(
+        256.0, 'refuse to start an episode with less free space than this (MiB)')
+    disk_reserve_mib: float = _param(
+        32.0, 'space held back to close episodes cleanly when the disk fills (MiB)')
+    watchdog_s: float = _param(
+        5.0, 'report ERROR when the writer has not taken queued messages for this long (s)')
 
     def __post_init__(self) -> None:
-        """Check ranges."""
-        for name in ('queue_mib', 'status_period_s'):
+        """Check ranges and vocabularies."""
+        for name in ('queue_mib', 'status_period_s', 'flush_period_s', 'watchdog_s'):
             if not getattr(self, name) > 0:
                 raise ConfigError(f'recorder parameter {name} must be > 0')
-        for name in ('preroll_s', 'stop_grace_s', 'silence_s'):
-            if getattr(self, name) < 0:
+        for name in ('preroll_s', 'stop_grace_s', 'silence_s', 'stop_hold_s',
+                     'disk_warn_minutes', 'disk_min_free_mib', 'disk_reserve_mib'):
+            if not getattr(self, name) >= 0:
                 raise ConfigError(f'recorder parameter {name} must be >= 0')
         if not self.events_topic.startswith('/'):
             raise ConfigError('recorder parameter events_topic must be absolute')
+        for name, allowed in (('fsync', ('never', 'close', 'flush')),
+                              ('compression', ('none', 'lz4', 'zstd'))):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f'recorder parameter {name} is {getattr(self, name)!r}; '
+                                  f'allowed: {", ".join(allowed)}')
 
 
 @dataclass(frozen=True)

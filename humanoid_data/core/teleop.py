@@ -5,8 +5,9 @@ the demo's scripted operator) becomes an ``Action``; ``MarkerSession.handle`` tu
 action stamped at the moment of the press into events for ``/humanoid_data/events``.
 
 Keys (``config/teleop.yaml``): ``s`` start, ``e`` end as success, ``f`` end as failure
-(then a number picks the failure mode), ``a`` abort, ``x`` discard, ``n`` note, ``space``
-next phase, ``1``-``9`` begin or end the task's phase of that number, ``t`` tare.
+at once (then a number names the failure mode, sent as an ``episode_outcome`` event),
+``a`` abort, ``x`` discard, ``n`` note, ``space`` next phase, ``1``-``9`` begin or end
+the task's phase of that number, ``t`` tare.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from humanoid_data.core.config import parse_enum, read_yaml
+from humanoid_data.core.checks import check_mapping, check_number, parse_enum, short_repr
 from humanoid_data.core.events import (
-    Boundary, Discard, EpisodeEnd, EpisodeStart, EventBase, Note, Outcome, Phase, Source)
+    Boundary, Discard, EpisodeEnd, EpisodeOutcome, EpisodeStart, EventBase, Note, Outcome, Phase,
+    Source)
 from humanoid_data.core.phases import Taxonomy
+from humanoid_data.core.yaml_file import read_yaml
 from humanoid_data.errors import ConfigError
 
 
@@ -78,19 +81,30 @@ def parse_teleop_config(data: object, source: str = '<memory>') -> TeleopConfig:
     """Build a ``TeleopConfig`` from parsed YAML: ``keys``, ``joy.buttons``, ``joy.debounce_s``.
 
     Raises:
-        ConfigError: Unknown action, a key bound twice, a digit bound (digits are phase
-            and failure-mode numbers), naming the file and key.
+        ConfigError: Unknown key or action, a key bound twice, a digit bound (digits are
+            phase and failure-mode numbers), a wrong type, naming the file and key.
 
     """
-    if not isinstance(data, dict):
-        raise ConfigError(f'{source}: expected a mapping at the top level')
-    unknown = sorted(set(data) - {'keys', 'joy'})
-    if unknown:
-        raise ConfigError(f'{source}: unknown key {unknown[0]!r}; allowed: keys, joy')
+    data = check_mapping(data, {'keys', 'joy'}, source)
+    keys = _parse_keys(data.get('keys') or {}, source)
+    joy = check_mapping(data.get('joy') or {}, {'buttons', 'debounce_s'}, f'{source}: joy')
+    buttons = _parse_buttons(joy.get('buttons') or {}, source)
+    debounce = check_number(joy.get('debounce_s', 0.05), f'{source}: joy.debounce_s',
+                            minimum=0)
+    return TeleopConfig(keys or dict(DEFAULT_KEYS), buttons, debounce, source)
+
+
+def _parse_keys(raw: object, source: str) -> dict[str, Action]:
+    """``keys``: key name (``space``, ``esc`` or a character) -> action."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{source}: keys: expected a mapping of key to action, '
+                          f'got {short_repr(raw)}')
     keys: dict[str, Action] = {}
-    for name, value in (data.get('keys') or {}).items():
-        key = _KEY_NAMES.get(str(name), str(name))
+    for name, value in raw.items():
         where = f'{source}: keys.{name}'
+        if isinstance(name, bool) or not isinstance(name, (str, int)) or name == '':
+            raise ConfigError(f'{where}: expected a key name, got {short_repr(name)}')
+        key = _KEY_NAMES.get(str(name), str(name))
         if key.isdigit():
             raise ConfigError(f'{where}: digits are reserved for phase and failure numbers')
         action = parse_enum(Action, value, where)
@@ -99,11 +113,16 @@ def parse_teleop_config(data: object, source: str = '<memory>') -> TeleopConfig:
         keys[key] = action
     if len(set(keys.values())) != len(keys):
         raise ConfigError(f'{source}: keys: an action is bound to two keys')
-    joy = data.get('joy') or {}
-    if not isinstance(joy, dict):
-        raise ConfigError(f'{source}: joy: expected a mapping')
+    return keys
+
+
+def _parse_buttons(raw: object, source: str) -> dict[int, Action]:
+    """``joy.buttons``: button index -> action (one without an argument)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{source}: joy.buttons: expected a mapping of button number to '
+                          f'action, got {short_repr(raw)}')
     buttons: dict[int, Action] = {}
-    for index, value in (joy.get('buttons') or {}).items():
+    for index, value in raw.items():
         where = f'{source}: joy.buttons.{index}'
         if isinstance(index, bool) or not isinstance(index, int) or index < 0:
             raise ConfigError(f'{where}: button numbers are integers >= 0')
@@ -111,17 +130,14 @@ def parse_teleop_config(data: object, source: str = '<memory>') -> TeleopConfig:
         if action in _NUMBERED or action in (Action.NOTE, Action.CANCEL):
             raise ConfigError(f'{where}: {action.value} needs an argument; not for a button')
         buttons[index] = action
-    debounce = joy.get('debounce_s', 0.05)
-    if isinstance(debounce, bool) or not isinstance(debounce, (int, float)) or debounce < 0:
-        raise ConfigError(f'{source}: joy.debounce_s: expected a number >= 0')
-    return TeleopConfig(keys or dict(DEFAULT_KEYS), buttons, float(debounce), source)
+    return buttons
 
 
 def load_teleop_config(path: str | Path) -> TeleopConfig:
     """Read and validate ``teleop.yaml``.
 
     Raises:
-        ConfigError: Unreadable, not YAML, or not valid.
+        ConfigError: Unreadable, too large, not YAML, or not valid.
 
     """
     return parse_teleop_config(read_yaml(path, 'teleop key and button map'), str(path))
@@ -135,8 +151,8 @@ def command_for_key(config: TeleopConfig, key: str, mode: Mode) -> Command | Non
     if key.isdigit() and key != '0':
         action = Action.FAILURE_MODE if mode == Mode.CHOOSING_FAILURE else Action.PHASE
         return Command(action, int(key))
-    action = config.keys.get(key)
-    return Command(action) if action is not None else None
+    bound = config.keys.get(key)
+    return Command(bound) if bound is not None else None
 
 
 class JoyMapper:
@@ -187,7 +203,6 @@ class MarkerSession:
     phase_index: int = -1
     history: list[EventBase] = field(default_factory=list)
     message: str = ''
-    _failure_stamp: int = 0
 
     def __post_init__(self) -> None:
         """Resolve the task (default from the taxonomy) and its instruction."""
@@ -220,6 +235,8 @@ class MarkerSession:
         return []
 
     def _on_start(self, _: Command, stamp_ns: int) -> list[EventBase]:
+        if self.mode == Mode.CHOOSING_FAILURE:
+            return self._refuse('pick the failure mode of the last episode (or cancel) first')
         if self.mode != Mode.IDLE:
             return self._refuse('already recording: end or discard the episode first')
         self.mode, self.open_phase, self.phase_index = Mode.RECORDING, '', -1
@@ -246,15 +263,21 @@ class MarkerSession:
         return self._end(stamp_ns, Outcome.SUCCESS)
 
     def _on_failure(self, command: Command, stamp_ns: int) -> list[EventBase]:
-        if self.mode == Mode.IDLE:
+        if self.mode != Mode.RECORDING:
             return self._refuse('not recording')
         if command.text:        # a service or script names the mode directly
-            return self._end_failure(command.text, stamp_ns)
+            try:
+                self.taxonomy.check_failure_mode(command.text)
+            except ConfigError as err:
+                return self._refuse(str(err))
+            return self._end(stamp_ns, Outcome.FAILURE, failure_mode=command.text)
+        # The episode ends at the press, so the recorder closes it on time; the failure
+        # mode, chosen seconds later, follows as an episode_outcome event.
+        events = self._end(stamp_ns, Outcome.FAILURE)
         self.mode = Mode.CHOOSING_FAILURE
-        self._failure_stamp = stamp_ns
         self.message = 'failure mode? ' + '  '.join(
             f'{i}:{name}' for i, name in enumerate(self.taxonomy.failure_names, 1))
-        return []
+        return events
 
     def _on_failure_mode(self, command: Command, stamp_ns: int) -> list[EventBase]:
         if self.mode != Mode.CHOOSING_FAILURE:
@@ -262,15 +285,9 @@ class MarkerSession:
         names = self.taxonomy.failure_names
         if not 1 <= command.number <= len(names):
             return self._refuse(f'failure modes are numbered 1..{len(names)}')
-        # The episode ended when f was pressed; the choice only names why.
-        return self._end_failure(names[command.number - 1], self._failure_stamp)
-
-    def _end_failure(self, mode: str, stamp_ns: int) -> list[EventBase]:
-        try:
-            self.taxonomy.check_failure_mode(mode)
-        except ConfigError as err:
-            return self._refuse(str(err))
-        return self._end(stamp_ns, Outcome.FAILURE, failure_mode=mode)
+        self.mode = Mode.IDLE
+        return [self._event(EpisodeOutcome, stamp_ns, outcome=Outcome.FAILURE,
+                            failure_mode=names[command.number - 1])]
 
     def _on_abort(self, _: Command, stamp_ns: int) -> list[EventBase]:
         if self.mode == Mode.IDLE:
@@ -284,8 +301,9 @@ class MarkerSession:
                                      'discarded by operator')]
 
     def _on_cancel(self, _: Command, stamp_ns: int) -> list[EventBase]:
-        if self.mode == Mode.CHOOSING_FAILURE:
-            self.mode = Mode.RECORDING
+        if self.mode == Mode.CHOOSING_FAILURE:   # the episode stays a failure, mode unnamed
+            self.mode = Mode.IDLE
+            self.message = 'failure mode left unnamed'
         return []
 
     def _on_note(self, command: Command, stamp_ns: int) -> list[EventBase]:
@@ -324,7 +342,7 @@ class MarkerSession:
 
     def sync_recording(self, recording: bool) -> None:
         """Follow the recorder's state (it may have refused or ended an episode)."""
-        if not recording and self.mode != Mode.IDLE:
+        if not recording and self.mode == Mode.RECORDING:
             self.mode, self.open_phase = Mode.IDLE, ''
         elif recording and self.mode == Mode.IDLE:
             self.mode = Mode.RECORDING

@@ -36,6 +36,7 @@ from humanoid_data.nodes.runtime import (
     declare_settings, events_executor_available, events_qos, message_class, recorder_qos,
     run_node)
 from humanoid_data.recording.engine import RecorderEngine
+from humanoid_data.recording.status import status_line
 from humanoid_data.recording.session import Session, default_session_name
 from humanoid_data.resources import default_suite, default_sync_config, default_taxonomy
 
@@ -134,12 +135,8 @@ class Recorder(Node):
 
     def _publish_status(self) -> None:
         snap = self.engine.snapshot()
+        level, message = status_line(snap)
         drops, missing = sum(snap.dropped), sum(snap.missing)
-        level = DiagnosticStatus.ERROR if snap.error else (
-            DiagnosticStatus.WARN if drops or missing else DiagnosticStatus.OK)
-        message = snap.error or (
-            f'{drops} messages dropped, {missing} missing by stamp gaps' if drops or missing
-            else snap.state)
         values = [
             KeyValue(key='state', value=snap.state),
             KeyValue(key='episode', value=snap.episode_id),
@@ -150,13 +147,17 @@ class Recorder(Node):
             KeyValue(key='dropped_total', value=str(drops)),
             KeyValue(key='missing_total', value=str(missing)),
             KeyValue(key='malformed_events', value=str(snap.malformed_events)),
+            KeyValue(key='disk_free_mib', value=f'{snap.disk.free_bytes / 2**20:.0f}'),
+            KeyValue(key='disk_minutes_left', value='' if snap.disk.minutes_left is None
+                     else f'{snap.disk.minutes_left:.1f}'),
+            KeyValue(key='unfinished_episodes', value=', '.join(snap.unfinished)),
         ]
         for spec, received, dropped, gaps in zip(self.engine.topics, snap.received,
                                                  snap.dropped, snap.missing):
             values.append(KeyValue(key=f'{spec.topic} received', value=str(received)))
             values.append(KeyValue(key=f'{spec.topic} dropped', value=str(dropped)))
             values.append(KeyValue(key=f'{spec.topic} missing', value=str(gaps)))
-        status = DiagnosticStatus(level=level, name='humanoid_data: recorder',
+        status = DiagnosticStatus(level=bytes([level]), name='humanoid_data: recorder',
                                   message=message, hardware_id=self.get_name(), values=values)
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

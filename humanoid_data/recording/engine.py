@@ -4,10 +4,10 @@ Data flow::
 
     executor thread                          writer thread
     ---------------                          -------------
-    offer(index, raw CDR) --peek stamp-->  [ByteBoundedQueue] --> pre-roll ring
-       refused -> counted drop, DropNote                        \--> open episodes
-    start / stop / discard --state check--> control items     --> EpisodeBag (rosbags MCAP)
-                                                                  episode.yaml on close
+    offer(index, raw CDR) --peek stamp-->  [ByteBoundedQueue] --> hold --> pre-roll ring
+       refused -> counted drop, DropNote                                \--> open episodes
+    start / stop / outcome / discard       control items        --> EpisodeBag (mcap, CRCs)
+       --state and disk check-->                                    episode.yaml from open
 
 The executor thread only peeks the header stamp and appends to the queue; every file
 operation happens on the writer thread, in the order the items were queued, so episode
@@ -21,20 +21,25 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from humanoid_data.bag.episode_bag import Compression
+from humanoid_data.bag.episode_state import repair_command
 from humanoid_data.bag.stamps import header_stamp_ns, string_payload
-from humanoid_data.core.events import Discard, EpisodeEnd, EpisodeStart, EventBase, decode_event
+from humanoid_data.core.events import (
+    Discard, EpisodeEnd, EpisodeOutcome, EpisodeStart, EventBase, decode_event)
 from humanoid_data.core.settings import RecorderSettings
 from humanoid_data.core.topics import TopicSpec
 from humanoid_data.errors import DecodeError, EpisodeStateError, EventError
+from humanoid_data.recording.disk import DiskStatus, DiskWatch
 from humanoid_data.recording.episode import EpisodeEndInfo, EpisodeInfo, Received, SyncCheck
 from humanoid_data.recording.queue import ByteBoundedQueue
 from humanoid_data.recording.session import Session
 from humanoid_data.recording.writer import (
-    DiscardCommand, DropNote, EpisodeWriter, RecorderLog, ShutdownCommand, StartCommand,
-    StopCommand)
+    Barrier, DiscardCommand, DropNote, EpisodeWriter, FsyncPolicy, OutcomeCommand, RecorderLog,
+    ShutdownCommand, StartCommand, StopCommand, WriterOptions)
 
 __all__ = ['RecorderEngine', 'RecorderLog', 'RecorderSnapshot']
 
@@ -55,6 +60,8 @@ class RecorderSnapshot:
     episodes_done: int
     malformed_events: int
     error: str
+    disk: DiskStatus
+    unfinished: tuple[str, ...] = ()     # episode folders a stopped recorder left behind
 
 
 class RecorderEngine:
@@ -83,16 +90,33 @@ class RecorderEngine:
         self._current: EpisodeInfo | None = None
         self._last_finished = ''
         self._preroll_ns = int(settings.preroll_s * 1e9)
+        self.disk = DiskWatch(session.path, settings.disk_warn_minutes,
+                              int(settings.disk_min_free_mib * 2**20),
+                              int(settings.disk_reserve_mib * 2**20))
+        options = WriterOptions(
+            preroll_ns=self._preroll_ns, grace_ns=int(settings.stop_grace_s * 1e9),
+            silence_ns=int(settings.silence_s * 1e9), hold_ns=int(settings.stop_hold_s * 1e9),
+            flush_ns=int(settings.flush_period_s * 1e9), fsync=FsyncPolicy(settings.fsync),
+            compression=Compression(settings.compression))
         self.writer = EpisodeWriter(
-            self.topics, session, self._queue, log, preroll_ns=self._preroll_ns,
-            grace_ns=int(settings.stop_grace_s * 1e9),
-            silence_ns=int(settings.silence_s * 1e9),
+            self.topics, session, self._queue, log, options,
             extra={'session': session.name, 'config_file': config_file,
                    'config_digest': config_digest, 'taxonomy': taxonomy},
-            clock=clock, sync_check=sync_check)
+            clock=clock, disk=self.disk, sync_check=sync_check, on_closed=self._closed)
+        self.unfinished = tuple(str(p) for p in session.unfinished_episodes())
+        for path in self.unfinished:
+            log.warning(f'{path}: unfinished episode left by a recorder that stopped; make '
+                        f'it readable with: {repair_command(path)}')
         self._thread = threading.Thread(target=self.writer.run, name='episode_writer',
                                         daemon=True)
         self._thread.start()
+
+    def _closed(self, episode_id: str, error: str) -> None:
+        """The writer closed an episode (writer thread); an early close ends it here too."""
+        with self._lock:
+            if self._current is not None and self._current.episode_id == episode_id:
+                self._current = None
+                self._last_finished = episode_id
 
     @property
     def written(self) -> list[int]:
@@ -169,7 +193,8 @@ class RecorderEngine:
         """Open a new episode at ``stamp_ns`` (default: now).
 
         Raises:
-            EpisodeStateError: An episode is already recording.
+            EpisodeStateError: An episode is already recording, or the disk has too
+                little room (the message says how much and which parameter).
 
         """
         with self._lock:
@@ -177,11 +202,14 @@ class RecorderEngine:
                 raise EpisodeStateError(
                     f'episode {self._current.episode_id} is already recording; '
                     'stop or discard it first')
+            refusal = self.disk.refusal()
+            if refusal:
+                raise EpisodeStateError(refusal)
             info = EpisodeInfo(
                 self.session.next_episode_id(),
                 self.clock() if stamp_ns is None else stamp_ns, self._preroll_ns,
                 task or self.settings.task, instruction or self.settings.instruction,
-                operator or self.settings.operator, tuple(tags))
+                operator or self.settings.operator, tuple(tags), str(uuid.uuid4()))
             self._current = info
             self._queue.put_control(StartCommand(info))
             return info.episode_id
@@ -203,6 +231,21 @@ class RecorderEngine:
             self._last_finished = episode_id
             self._queue.put_control(StopCommand(episode_id, EpisodeEndInfo(
                 stop, outcome, failure_mode, note)))
+            return episode_id
+
+    def set_outcome(self, *, outcome: str, failure_mode: str = '', note: str = '') -> str:
+        """Name how the last episode went (a failure mode chosen after the stop).
+
+        Raises:
+            EpisodeStateError: No episode has ended since the recorder started.
+
+        """
+        with self._lock:
+            episode_id = self._last_finished
+            if self._current is not None or not episode_id:
+                raise EpisodeStateError('an outcome names the episode that just ended; '
+                                        'none has ended')
+            self._queue.put_control(OutcomeCommand(episode_id, outcome, failure_mode, note))
             return episode_id
 
     def discard_episode(self, reason: str = '') -> str:
@@ -240,6 +283,10 @@ class RecorderEngine:
             episode_id = self.stop_episode(stamp_ns=event.stamp_ns, outcome=event.outcome.value,
                                            failure_mode=event.failure_mode, note=event.note)
             return f'stopped {episode_id}'
+        if isinstance(event, EpisodeOutcome):
+            episode_id = self.set_outcome(outcome=event.outcome.value,
+                                          failure_mode=event.failure_mode, note=event.note)
+            return f'outcome of {episode_id}: {event.outcome.value} {event.failure_mode}'
         if isinstance(event, Discard):
             return f'discarded {self.discard_episode(event.reason)}'
         return ''
@@ -253,7 +300,27 @@ class RecorderEngine:
             tuple(self.received), tuple(self.writer.written), tuple(self.dropped),
             tuple(self.writer.missing),
             self._queue.queued_bytes, self._queue.peak_bytes, self.writer.episodes_done,
-            self.malformed_events, self.writer.last_error)
+            self.malformed_events, self._writer_error(), self.disk.status, self.unfinished)
+
+    def _writer_error(self) -> str:
+        """The writer's last error, or the watchdog's when it stopped taking messages."""
+        if not self._thread.is_alive():
+            return 'the writer thread has stopped: nothing is being written'
+        stalled_ns = self.clock() - self.writer.alive_ns
+        if len(self._queue) and stalled_ns > self.settings.watchdog_s * 1e9:
+            return (f'the writer has taken nothing from its queue for '
+                    f'{stalled_ns / 1e9:.1f} s ({len(self._queue)} items waiting)')
+        return self.writer.last_error
+
+    def wait_for_writer(self, timeout: float | None = None) -> bool:
+        """Wait until the writer has handled everything queued before now; False on timeout.
+
+        The writer's own clock must have reached the moment of the call, so held messages
+        due by then are written too. Tests use it to order steps without sleeping.
+        """
+        done = threading.Event()
+        self._queue.put_control(Barrier(self.clock(), done))
+        return done.wait(timeout)
 
     def close(self, timeout: float | None = None) -> None:
         """Stop a recording episode, drain the queue, close every bag, join the thread."""

@@ -1,9 +1,8 @@
-"""One open episode on the writer thread: its window, its bag and its per-topic figures."""
+"""One open episode on the writer thread: its window, its bag and its episode.yaml content."""
 
 from __future__ import annotations
 
-from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -12,7 +11,7 @@ from humanoid_data import __version__
 from humanoid_data.bag.episode_bag import EpisodeBag
 from humanoid_data.core.topics import TopicSpec
 from humanoid_data.errors import BagError
-
+from humanoid_data.recording.figures import TopicFigures, keep_first, period_ns, topic_entry
 
 #: Grades an episode: (stamps, receive times per topic, span, end) -> summary mapping.
 SyncCheck = Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray], int, int],
@@ -22,7 +21,7 @@ SyncCheck = Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray], int, i
 class Received(NamedTuple):
     """A message as the executor thread received it."""
 
-    index: int          # topic index in the recorder's topic list
+    topic_index: int    # in the recorder's topic list
     receive_ns: int     # recorder clock at the callback
     stamp_ns: int       # header stamp (events: their stamp_ns; no header: receive time)
     data: bytes
@@ -39,6 +38,7 @@ class EpisodeInfo:
     instruction: str = ''
     operator: str = ''
     tags: tuple[str, ...] = ()
+    episode_uuid: str = ''
 
 
 @dataclass(frozen=True)
@@ -51,60 +51,6 @@ class EpisodeEndInfo:
     note: str = ''
 
 
-def missing_in_gap(gap_ns: int, period_ns: int) -> int:
-    """Messages that a stamp gap implies were never received (0 without a period).
-
-    A gap of more than 1.5 periods between consecutive header stamps means
-    ``round(gap / period) - 1`` messages did not arrive, whether the sensor skipped them
-    or they were lost on the way.
-    """
-    if period_ns <= 0 or 2 * gap_ns <= 3 * period_ns:
-        return 0
-    return round(gap_ns / period_ns) - 1
-
-
-def period_ns(spec: TopicSpec) -> int:
-    """The expected period of a topic, 0 when it is event-driven."""
-    return round(1e9 / spec.rate_hz) if spec.rate_hz > 0 else 0
-
-
-@dataclass
-class TopicFigures:
-    """Counts and stamp statistics of one topic within one episode."""
-
-    written: int = 0
-    dropped: int = 0
-    nbytes: int = 0
-    first_ns: int | None = None
-    last_ns: int | None = None
-    max_gap_ns: int = 0
-    latency_sum_ns: int = 0
-    latency_max_ns: int = 0
-    regressions: int = 0
-    missing: int = 0
-    stamps: array = field(default_factory=lambda: array('q'))     # for the sync summary
-    receipts: array = field(default_factory=lambda: array('q'))
-
-    def add(self, stamp_ns: int, receive_ns: int, nbytes: int, period_ns: int = 0) -> None:
-        """Account for one written message; return the messages its stamp gap implies."""
-        self.written += 1
-        self.nbytes += nbytes
-        self.stamps.append(stamp_ns)
-        self.receipts.append(receive_ns)
-        if self.last_ns is not None:
-            gap = stamp_ns - self.last_ns
-            if gap < 0:
-                self.regressions += 1
-            self.max_gap_ns = max(self.max_gap_ns, gap)
-            self.missing += missing_in_gap(gap, period_ns)
-        if self.first_ns is None:
-            self.first_ns = stamp_ns
-        self.last_ns = stamp_ns if self.last_ns is None else max(self.last_ns, stamp_ns)
-        latency = receive_ns - stamp_ns
-        self.latency_sum_ns += latency
-        self.latency_max_ns = max(self.latency_max_ns, latency)
-
-
 @dataclass
 class OpenEpisode:
     """An episode whose bag is open on the writer thread."""
@@ -115,9 +61,12 @@ class OpenEpisode:
     figures: list[TopicFigures] = field(default_factory=list)
     end: EpisodeEndInfo | None = None
     close_after_ns: int | None = None     # recorder clock; set on stop
+    stop_seen_receive_ns: int = 0         # newest receive time queued before the stop
     discard_reason: str | None = None
     error: str = ''
     passed_stop: set[int] = field(default_factory=set)
+    newest_ns: int | None = None          # newest stamp written into the bag
+    stop_requested_ns: int | None = None  # set when the stop came after later messages
 
     def __post_init__(self) -> None:
         """One figures record per topic."""
@@ -134,10 +83,23 @@ class OpenEpisode:
             return False
         return self.end is None or stamp_ns <= self.end.stop_ns
 
+    def set_end(self, end: EpisodeEndInfo) -> None:
+        """Set the stop; a stop older than messages already written moves to the newest.
+
+        The writer holds messages back for a moment so a stop that arrives a little late
+        still cuts the episode exactly; a stop later than that cannot take back what the
+        bag holds, so the episode ends at its newest message, and episode.yaml keeps the
+        requested stop and the ``late_stop`` flag.
+        """
+        if self.newest_ns is not None and end.stop_ns < self.newest_ns:
+            self.stop_requested_ns = end.stop_ns
+            end = replace(end, stop_ns=self.newest_ns)
+        self.end = end
+
     def note_progress(self, item: Received) -> None:
         """Remember that a topic has delivered a message stamped after the stop."""
         if self.end is not None and item.stamp_ns > self.end.stop_ns:
-            self.passed_stop.add(item.index)
+            self.passed_stop.add(item.topic_index)
 
     def caught_up(self) -> bool:
         """Whether every stream that delivered in this episode has moved past the stop.
@@ -151,54 +113,131 @@ class OpenEpisode:
                   if spec.rate_hz > 0 and fig.written}
         return active <= self.passed_stop
 
-    def write(self, item: Received) -> None:
-        """Write one message, or count it dropped once the bag has failed."""
+    def write(self, item: Received) -> bool:
+        """Write one message; False when the bag failed (the error is kept, it counts dropped)."""
         if self.bag is None:
-            self.figures[item.index].dropped += 1
-            return
+            self.figures[item.topic_index].dropped += 1
+            return False
         try:
-            self.bag.write(item.index, item.receive_ns, item.data)
+            self.bag.write(item.topic_index, item.receive_ns, item.data)
         except BagError as err:
-            self.error = str(err)
-            self.figures[item.index].dropped += 1
-            self._abandon_bag()
-            return
-        self.figures[item.index].add(item.stamp_ns, item.receive_ns, len(item.data),
-                                     period_ns(self.topics[item.index]))
+            self._fail(str(err))
+            self.figures[item.topic_index].dropped += 1
+            return False
+        index = item.topic_index
+        self.figures[index].add(item.stamp_ns, item.receive_ns, len(item.data),
+                                period_ns(self.topics[index]))
+        if self.newest_ns is None or item.stamp_ns > self.newest_ns:
+            self.newest_ns = item.stamp_ns
+        return True
 
-    def _abandon_bag(self) -> None:
+    def flush(self, sync: bool) -> bool:
+        """Put the open chunk on disk; False when the disk refused it."""
+        if self.bag is None:
+            return False
+        try:
+            self.bag.flush(sync)
+        except BagError as err:
+            self._fail(str(err))
+            return False
+        return True
+
+    def _fail(self, error: str) -> None:
+        self.error = self.error or error
+
+    def _close_bag(self, sync: bool) -> int:
+        if self.bag is None:
+            return 0
         bag, self.bag = self.bag, None
-        if bag is not None:
-            try:
-                bag.close()
-            except BagError:
-                pass  # the messages already in finished chunks stay readable
+        try:
+            bag.close(sync)
+        except BagError as err:
+            self._fail(str(err))
+        if bag.failed:    # the chunk being written was lost: say what the file holds
+            self.figures = [keep_first(fig, count, period_ns(spec)) for fig, count, spec
+                            in zip(self.figures, bag.counts, self.topics)]
+        try:
+            return bag.size_bytes()
+        except OSError:
+            return 0
 
-    def finish(self, silence_ns: int, extra: dict[str, Any],
-               sync_check: SyncCheck | None = None) -> dict[str, Any]:
-        """Close the bag and return the episode.yaml content.
+    def header(self, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields episode.yaml has from the moment the episode opens."""
+        return {
+            'state': 'recording',
+            'episode_id': self.info.episode_id,
+            'episode_uuid': self.info.episode_uuid,
+            'task': self.info.task,
+            'instruction': self.info.instruction,
+            'operator': self.info.operator,
+            'tags': list(self.info.tags),
+            'start_ns': self.info.start_ns,
+            'preroll_ns': self.info.preroll_ns,
+            'recorder_version': __version__,
+            **extra,
+        }
+
+    def progress(self, extra: Mapping[str, Any], received_until_ns: int, now_ns: int
+                 ) -> dict[str, Any]:
+        """The in-progress episode.yaml: the header and what is safely on disk so far."""
+        return {**self.header(extra), 'progress': {
+            'written_until_ns': self.newest_ns, 'received_until_ns': received_until_ns,
+            'messages': sum(f.written for f in self.figures), 'updated_ns': now_ns}}
+
+    def finish(self, silence_ns: int, extra: Mapping[str, Any],
+               sync_check: SyncCheck | None = None, sync: bool = True) -> dict[str, Any]:
+        """Close the bag and return the final episode.yaml content.
 
         ``sync_check`` grades the episode's stamps and receive times; its summary goes
         under ``sync`` and a WARN or ERROR level flags the episode.
         """
-        size = 0
-        if self.bag is not None:
-            try:
-                self.bag.close()
-                size = self.bag.size_bytes()
-            except BagError as err:
-                self.error = str(err)
-            self.bag = None
+        size = self._close_bag(sync)
         stop_ns = self.end.stop_ns if self.end else None
         topics = {}
         silent = []
         for spec, fig in zip(self.topics, self.figures):
-            entry = self._topic_entry(spec, fig, stop_ns, silence_ns)
+            entry = topic_entry(spec, fig, self.info.start_ns, self.begin_ns, stop_ns,
+                                silence_ns)
             if entry.pop('silent'):
                 silent.append(spec.stream)
             topics[spec.topic] = entry
         dropped = sum(f.dropped for f in self.figures)
         missing = sum(entry['missing_by_stamps'] for entry in topics.values())
+        sync_summary = self._grade(sync_check, stop_ns)
+        end = self.end or EpisodeEndInfo(stop_ns=0)
+        return {
+            **self.header(extra),
+            'state': 'complete',
+            'outcome': end.outcome or None,
+            'failure_mode': end.failure_mode or None,
+            'note': end.note,
+            'stop_ns': stop_ns,
+            'stop_requested_ns': self.stop_requested_ns,
+            'duration_s': round((stop_ns - self.info.start_ns) / 1e9, 3) if stop_ns else None,
+            'bag': {'storage': 'mcap', 'bytes': size},
+            'messages': sum(f.written for f in self.figures),
+            'dropped': dropped,
+            'missing_by_stamps': missing,
+            'silent_streams': silent,
+            'flags': self._flags(dropped, missing, silent, sync_summary),
+            'error': self.error or None,
+            'discarded': self.discard_reason,
+            'sync': sync_summary,
+            'topics': topics,
+        }
+
+    def _grade(self, sync_check: SyncCheck | None, stop_ns: int | None
+               ) -> dict[str, Any] | None:
+        if sync_check is None or not stop_ns:
+            return None
+        stamps = {s.topic: np.frombuffer(f.stamps, np.int64)
+                  for s, f in zip(self.topics, self.figures)}
+        receipts = {s.topic: np.frombuffer(f.receipts, np.int64)
+                    for s, f in zip(self.topics, self.figures)}
+        return sync_check(stamps, receipts, stop_ns - self.begin_ns, stop_ns)
+
+    def _flags(self, dropped: int, missing: int, silent: list[str],
+               sync: dict[str, Any] | None) -> list[str]:
         flags = []
         if dropped:
             flags.append('drops')
@@ -208,71 +247,8 @@ class OpenEpisode:
             flags.append('required_stream_silent')
         if self.error:
             flags.append('write_error')
-        sync = None
-        if sync_check is not None and stop_ns:
-            sync = sync_check(
-                {s.topic: np.frombuffer(f.stamps, np.int64) for s, f in zip(self.topics,
-                                                                            self.figures)},
-                {s.topic: np.frombuffer(f.receipts, np.int64) for s, f in zip(self.topics,
-                                                                              self.figures)},
-                stop_ns - self.begin_ns, stop_ns)
-            if sync['level'] != 'OK':
-                flags.append(f'sync_{sync["level"].lower()}')
-        end = self.end or EpisodeEndInfo(stop_ns=0)
-        return {
-            'episode_id': self.info.episode_id,
-            'task': self.info.task,
-            'instruction': self.info.instruction,
-            'operator': self.info.operator,
-            'tags': list(self.info.tags),
-            'outcome': end.outcome or None,
-            'failure_mode': end.failure_mode or None,
-            'note': end.note,
-            'start_ns': self.info.start_ns,
-            'stop_ns': stop_ns,
-            'preroll_ns': self.info.preroll_ns,
-            'duration_s': round((stop_ns - self.info.start_ns) / 1e9, 3) if stop_ns else None,
-            'recorder_version': __version__,
-            **extra,
-            'bag': {'storage': 'mcap', 'bytes': size},
-            'messages': sum(f.written for f in self.figures),
-            'dropped': dropped,
-            'missing_by_stamps': missing,
-            'silent_streams': silent,
-            'flags': flags,
-            'error': self.error or None,
-            'discarded': self.discard_reason,
-            'sync': sync,
-            'topics': topics,
-        }
-
-    def _topic_entry(self, spec: TopicSpec, fig: TopicFigures, stop_ns: int | None,
-                     silence_ns: int) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            'stream': spec.stream, 'type': spec.msgtype, 'written': fig.written,
-            'dropped': fig.dropped, 'missing_by_stamps': fig.missing, 'bytes': fig.nbytes,
-            'first_stamp_ns': fig.first_ns, 'last_stamp_ns': fig.last_ns,
-        }
-        if spec.rate_hz <= 0:
-            entry['silent'] = False
-            return entry
-        window_ns = (stop_ns or self.begin_ns) - self.begin_ns
-        entry['expected'] = round(window_ns / 1e9 * spec.rate_hz)
-        if fig.written:
-            lead = max(0, fig.first_ns - self.info.start_ns)  # pre-roll may predate data
-            tail = (stop_ns - fig.last_ns) if stop_ns else 0
-            worst_gap = max(fig.max_gap_ns, lead, tail)
-            # Messages due between the start and the first one, and between the last one
-            # and the stop, never came either (or are still in flight at the close).
-            period = period_ns(spec)
-            entry['missing_by_stamps'] += lead // period + tail // period
-            entry['max_gap_s'] = round(worst_gap / 1e9, 4)
-            entry['latency_mean_ms'] = round(fig.latency_sum_ns / fig.written / 1e6, 3)
-            entry['latency_max_ms'] = round(fig.latency_max_ns / 1e6, 3)
-            entry['stamp_regressions'] = fig.regressions
-            entry['silent'] = worst_gap > silence_ns
-        else:
-            entry['silent'] = True
-            if stop_ns:
-                entry['missing_by_stamps'] += (stop_ns - self.info.start_ns) // period_ns(spec)
-        return entry
+        if self.stop_requested_ns is not None:
+            flags.append('late_stop')
+        if sync is not None and sync['level'] != 'OK':
+            flags.append(f'sync_{sync["level"].lower()}')
+        return flags

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from humanoid_data import __version__
+from humanoid_data.bag.episode_state import EpisodeState, episode_state
 from humanoid_data.core.config import SuiteConfig
 from humanoid_data.errors import BagError
 
@@ -102,6 +103,17 @@ class Session:
         """Folder of an episode's bag."""
         return self.path / episode_id
 
+    def find_episode(self, episode_id: str) -> Path:
+        """The folder of an episode, in the session or among the discarded ones."""
+        path = self.episode_path(episode_id)
+        aside = self.path / DISCARDED / episode_id
+        return aside if not path.is_dir() and aside.is_dir() else path
+
+    def unfinished_episodes(self) -> list[Path]:
+        """Episode folders left unfinished by a recorder that stopped (need ``repair``)."""
+        return sorted(p for p in self._episode_dirs()
+                      if _EPISODE.match(p.name) and episode_state(p) == EpisodeState.INTERRUPTED)
+
     def move_to_discarded(self, episode_id: str) -> Path:
         """Move an episode folder under ``discarded/`` and return its new path.
 
@@ -120,10 +132,22 @@ class Session:
         return target
 
 
-def mark_discarded(episode_yaml: Path, reason: str) -> None:
-    """Record in an existing episode.yaml that the episode was discarded and why."""
-    if not episode_yaml.is_file():
+def update_episode_yaml(folder: Path, fields: dict[str, Any]) -> None:
+    """Set ``fields`` in the episode.yaml of ``folder`` (nothing when there is none).
+
+    Raises:
+        BagError: The file is not a readable YAML mapping.
+        OSError: It cannot be written.
+
+    """
+    path = folder / 'episode.yaml'
+    if not path.is_file():
         return
-    data = yaml.safe_load(episode_yaml.read_text()) or {}
-    data['discarded'] = reason
-    write_yaml(episode_yaml, data)
+    try:
+        data = yaml.safe_load(path.read_text(encoding='utf-8'))
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        raise BagError(f'{path}: cannot update: {err}') from err
+    if not isinstance(data, dict):
+        raise BagError(f'{path}: cannot update: not a mapping')
+    data.update(fields)
+    write_yaml(path, data)

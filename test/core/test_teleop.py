@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from humanoid_data.core.events import (
-    Boundary, Discard, EpisodeEnd, EpisodeStart, Note, Outcome, Phase, Source)
+    Boundary, Discard, EpisodeEnd, EpisodeOutcome, EpisodeStart, Note, Outcome, Phase, Source)
 from humanoid_data.core.teleop import (
     Action, Command, JoyMapper, MarkerSession, Mode, command_for_key, load_teleop_config,
     parse_teleop_config)
@@ -49,15 +49,18 @@ def test_keys_mark_a_whole_episode(taxonomy, keys):
     assert isinstance(events[-1], EpisodeEnd) and events[-1].outcome == Outcome.SUCCESS
 
 
-def test_failure_then_number_picks_the_mode_and_keeps_the_press_stamp(taxonomy, keys):
+def test_failure_ends_at_the_press_and_the_number_names_the_mode_afterwards(taxonomy, keys):
     session = MarkerSession(taxonomy)
     press(session, keys, 's')
-    assert press(session, keys, 'f', start=10) == []
-    assert session.mode == Mode.CHOOSING_FAILURE
-    events = press(session, keys, '2', start=50)
-    end = events[-1]
+    end = press(session, keys, 'f', start=10)[-1]
+    # The stop is sent at the press, never seconds later once a mode is picked.
     assert isinstance(end, EpisodeEnd) and end.outcome == Outcome.FAILURE
-    assert end.failure_mode == taxonomy.failure_names[1] and end.stamp_ns == 10 * MS
+    assert end.stamp_ns == 10 * MS and end.failure_mode == ''
+    assert session.mode == Mode.CHOOSING_FAILURE
+    assert press(session, keys, 's') == [] and 'failure mode' in session.message
+    (named,) = press(session, keys, '2', start=50)
+    assert isinstance(named, EpisodeOutcome) and named.outcome == Outcome.FAILURE
+    assert named.failure_mode == taxonomy.failure_names[1] and named.stamp_ns == 50 * MS
     assert session.mode == Mode.IDLE
 
 
@@ -67,9 +70,10 @@ def test_refusals_leave_a_message_and_no_event(taxonomy, keys):
     press(session, keys, 's')
     assert press(session, keys, 's') == [] and 'already recording' in session.message
     assert press(session, keys, '9') == [] and '1..7' in session.message
-    session.handle(Command(Action.FAILURE), 0)
+    assert isinstance(session.handle(Command(Action.FAILURE), 0)[-1], EpisodeEnd)
     assert session.handle(Command(Action.FAILURE_MODE, 99), 0) == []
-    assert session.handle(Command(Action.CANCEL), 0) == [] and session.mode == Mode.RECORDING
+    assert session.handle(Command(Action.CANCEL), 0) == [] and session.mode == Mode.IDLE
+    assert 'unnamed' in session.message
 
 
 def test_discard_note_and_abort(taxonomy, keys):
@@ -115,4 +119,29 @@ def test_teleop_config_errors_name_the_key(tmp_path):
     path = tmp_path / 'teleop.yaml'
     path.write_text('keys: [\n')
     with pytest.raises(ConfigError, match='teleop.yaml: not valid YAML'):
+        load_teleop_config(path)
+
+
+@pytest.mark.parametrize(('data', 'match'), [
+    ({'joy': {'pedals': {}}}, r"joy: unknown key 'pedals'; allowed: buttons, debounce_s"),
+    ({'key': {}}, "unknown key 'key'; allowed: joy, keys"),
+    ({'keys': ['s', 'start']}, 'keys: expected a mapping of key to action'),
+    ({'keys': {None: 'start'}}, 'keys.None: expected a key name'),
+    ({'keys': {'s': ['start']}}, r"keys\.s: \['start'\] is not one of: start"),
+    ({'joy': ['pedal']}, 'joy: expected a mapping'),
+    ({'joy': {'buttons': [0, 1]}}, 'joy.buttons: expected a mapping of button number'),
+    ({'joy': {'buttons': {True: 'abort'}}}, 'joy.buttons.True: button numbers are integers'),
+    ({'joy': {'debounce_s': float('nan')}}, 'joy.debounce_s: expected a finite number >= 0'),
+    ({'joy': {'debounce_s': float('inf')}}, 'joy.debounce_s: expected a finite number'),
+    ({'joy': {'debounce_s': '50ms'}}, 'joy.debounce_s: expected a finite number'),
+])
+def test_teleop_config_is_strict_at_every_level(data, match):
+    with pytest.raises(ConfigError, match=f'^t.yaml: {match}'):
+        parse_teleop_config(data, 't.yaml')
+
+
+def test_teleop_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / 'teleop.yaml'
+    path.write_text('keys:\n  s: start\n  e: success: now\n')
+    with pytest.raises(ConfigError, match=f'^{path}: not valid YAML at line 3, column 13'):
         load_teleop_config(path)

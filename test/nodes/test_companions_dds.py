@@ -20,7 +20,7 @@ from humanoid_data.cli.operator import spin_until  # noqa: E402
 from humanoid_data.cli.plan import NodeLaunch  # noqa: E402
 from humanoid_data.cli.processes import NodeProcess  # noqa: E402
 from humanoid_data.core.events import (  # noqa: E402
-    Boundary, EpisodeEnd, EpisodeStart, Note, Outcome, Phase, decode_event)
+    Boundary, EpisodeEnd, EpisodeOutcome, EpisodeStart, Note, Outcome, Phase, decode_event)
 from humanoid_data.dds import dds_environment  # noqa: E402
 from humanoid_data.nodes.runtime import events_qos  # noqa: E402
 
@@ -65,22 +65,23 @@ def test_terminal_ui_marks_an_episode_end_to_end(ros_node, taxonomy):
         press('1', 2)
         press(' ', 4)
         press('ngrip ok\r', 5)
-        child.send('f')
+        press('f', 7)                    # the episode ends at the press
         child.expect('failure mode')
-        press('2', 7)
+        press('2', 8)                    # the mode follows as its own event
         child.send('q')
         child.expect(pexpect.EOF)
     finally:
         child.close()
     assert child.exitstatus == 0
-    start, reach, reach_end, grasp, note, grasp_end, end = events.items
+    start, reach, reach_end, grasp, note, grasp_end, end, named = events.items
     assert isinstance(start, EpisodeStart) and start.operator == 'pty'
     assert (reach.name, reach.boundary) == ('reach', Boundary.BEGIN)
     assert (reach_end.name, reach_end.boundary, grasp.name) == ('reach', Boundary.END, 'grasp')
     assert isinstance(note, Note) and note.text == 'grip ok'
     assert isinstance(grasp_end, Phase) and grasp_end.boundary == Boundary.END
     assert isinstance(end, EpisodeEnd) and end.outcome == Outcome.FAILURE
-    assert end.failure_mode == taxonomy.failure_names[1]
+    assert isinstance(named, EpisodeOutcome) and named.outcome == Outcome.FAILURE
+    assert named.failure_mode == taxonomy.failure_names[1]
     stamps = [e.stamp_ns for e in events.items]
     assert stamps == sorted(stamps) and all(e.taxonomy == taxonomy.version
                                             for e in events.items)

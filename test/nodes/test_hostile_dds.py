@@ -1,0 +1,87 @@
+"""Hostile events over real DDS: every node stays up and the recorder keeps recording.
+
+Any process on the robot's network can publish on the events topic. A stamp of 2**70 ns
+used to kill the recorder's writer thread, and a JSON document nested 10,000 levels deep
+ended the recorder, the contact monitor, the simulator and marker_teleop.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+rclpy = pytest.importorskip('rclpy')
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rosbags.rosbag2 import Reader  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from humanoid_data.cli.operator import spin_until  # noqa: E402
+from humanoid_data.cli.plan import session_plan  # noqa: E402
+from humanoid_data.cli.processes import start_all, stop_all  # noqa: E402
+from humanoid_data.nodes.runtime import events_qos  # noqa: E402
+
+HOSTILE = [
+    json.dumps({'schema': 'humanoid_data.event/1', 'kind': 'note', 'stamp_ns': 2 ** 70,
+                'source': 'operator', 'text': 'from the future'}),
+    '[' * 10_000 + ']' * 10_000,
+    '{"schema": "humanoid_data.event/1", "kind": "contact", "stamp_ns": 5, '
+    '"source": "auto", "channel": "wrist/right", "transition": "onset", "peak": NaN}',
+    '{"schema": "humanoid_data.event/1", "kind": "episode_end", "stamp_ns": -1}',
+]
+
+
+def test_hostile_events_stop_nothing(tmp_path, ros_node, light_suite_file):
+    plan = session_plan(str(light_suite_file), str(tmp_path), True,
+                        recorder={'session': 's', 'preroll_s': 0.2, 'stop_grace_s': 2.0})
+    processes = start_all(plan, tmp_path / 'logs')
+    status: dict[str, str] = {}
+
+    def on_status(msg: DiagnosticArray) -> None:
+        for s in msg.status:
+            if s.name == 'humanoid_data: recorder':
+                status.update({kv.key: kv.value for kv in s.values})
+
+    ros_node.create_subscription(DiagnosticArray, '/diagnostics', on_status, 50)
+    events = ros_node.create_publisher(String, '/humanoid_data/events', events_qos(100))
+    start = ros_node.create_client(Trigger, '/recorder/start_episode')
+    stop = ros_node.create_client(Trigger, '/recorder/stop_episode')
+
+    def spin() -> None:
+        rclpy.spin_once(ros_node, timeout_sec=0.05)
+
+    def call(client: object) -> Trigger.Response:
+        future = client.call_async(Trigger.Request())
+        spin_until(spin, future.done, 60.0, f'service {client.srv_name}')
+        return future.result()
+
+    try:
+        spin_until(spin, lambda: start.service_is_ready() and stop.service_is_ready()
+                   and events.get_subscription_count() >= 4 and 'state' in status, 120.0,
+                   'the session to come up')
+        assert call(start).success
+        for text in HOSTILE:
+            events.publish(String(data=text))
+        spin_until(spin, lambda: int(status.get('malformed_events', 0)) >= len(HOSTILE),
+                   60.0, 'the recorder to count the malformed events')
+        assert all(p.running() for p in processes), [p.launch.name for p in processes
+                                                     if not p.running()]
+        assert call(stop).success            # recording went on: the episode closes
+        spin_until(spin, lambda: status.get('episodes_done') == '1', 60.0, 'the episode')
+        assert call(start).success            # and the next one starts
+        assert call(stop).success
+        spin_until(spin, lambda: status.get('episodes_done') == '2', 60.0, 'a second episode')
+        assert all(p.running() for p in processes)
+    finally:
+        codes = stop_all(processes)
+    assert all(code == 0 for code in codes.values()), codes
+    first = tmp_path / 's' / 'episode_0001'
+    meta = yaml.safe_load((first / 'episode.yaml').read_text())
+    assert meta['error'] is None and meta['messages'] > 0
+    with Reader(first) as bag:
+        recorded = {bytes(raw) for c, _, raw in bag.messages()
+                    if c.topic == '/humanoid_data/events'}
+    assert any(b'from the future' in raw for raw in recorded)   # recorded as received
