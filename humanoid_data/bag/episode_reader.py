@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 import numpy as np
-import yaml
 from rosbags.rosbag2 import Reader
-from rosbags.rosbag2.errors import ReaderError
 
 from humanoid_data.bag.decode import (
     ImageArray, ImuSample, JointArrays, PointCloudArray, WrenchSample, decode)
+from humanoid_data.bag.metadata import EpisodeMeta, check_bag_metadata, read_episode_yaml
 from humanoid_data.bag.stamps import header_stamp_ns, string_payload
 from humanoid_data.core.config import Modality, StreamConfig, SuiteConfig, load_suite
 from humanoid_data.core.events import EventBase, decode_event
@@ -51,8 +50,8 @@ class StreamSamples:
 
     stream: StreamConfig
     scratch: Path | None = None       # folder for the scratch file (system temp if None)
-    header_ns: array = field(default_factory=lambda: array('q'))
-    receive_ns: array = field(default_factory=lambda: array('q'))
+    header_ns: array[int] = field(default_factory=lambda: array('q'))
+    receive_ns: array[int] = field(default_factory=lambda: array('q'))
     names: tuple[str, ...] = ()       # joint names of joint states and commands
     width: int = 0                    # values per sample (0: a large stream, no values)
     count: int = 0                    # samples with values
@@ -178,6 +177,12 @@ def find_suite(episode_dir: Path, fallback: SuiteConfig | None = None) -> SuiteC
     return fallback
 
 
+def _reason(err: Exception) -> str:
+    """A reader library's error as a reason: its text, never its Python class name."""
+    text = str(err).strip()
+    return text if text and text not in ('None', "''") else 'unreadable data'
+
+
 class EpisodeReader:
     """One episode folder: its bag, ``episode.yaml`` and the suite it was recorded with."""
 
@@ -186,21 +191,18 @@ class EpisodeReader:
         """Check the folder and load the episode's metadata.
 
         ``scratch`` is where pass 1 keeps the small streams' values (system temp if None).
+        Without ``episode.yaml``, ``meta`` comes from the bag's episode events after
+        ``scan`` (``meta.present`` is False either way).
 
         Raises:
-            BagError: No bag in the folder.
+            BagError: No bag in the folder, or its ``metadata.yaml`` or ``episode.yaml``
+                is damaged (naming the file and the key).
             ConfigError: No suite for it.
 
         """
         self.path = Path(episode_dir)
-        if not (self.path / 'metadata.yaml').is_file():
-            raise BagError(f'{self.path}: not an episode bag (no metadata.yaml)')
-        meta_file = self.path / 'episode.yaml'
-        try:
-            self.meta: dict[str, Any] = (yaml.safe_load(meta_file.read_text()) or {}
-                                         if meta_file.is_file() else {})
-        except yaml.YAMLError as err:
-            raise BagError(f'{meta_file}: not valid YAML: {err}') from err
+        check_bag_metadata(self.path)
+        self.meta: EpisodeMeta = read_episode_yaml(self.path) or EpisodeMeta(present=False)
         self.suite = find_suite(self.path, suite)
         self.scratch = scratch
         self.samples: dict[str, StreamSamples] = {}
@@ -217,11 +219,13 @@ class EpisodeReader:
                 and the topic being read.
 
         """
+        # Anything the reader library raises here comes from the bag's bytes (the metadata
+        # was checked before): a damaged file, whatever error it happens to trip.
         try:
             reader = Reader(self.path)
             reader.open()
-        except (ReaderError, OSError, ValueError, KeyError) as err:
-            raise BagError(f'{self.path}: cannot read bag: {err}') from err
+        except Exception as err:
+            raise BagError(f'{self.path}: cannot read bag: {_reason(err)}') from err
         topic = '?'
         try:
             conns = [c for c in reader.connections if topics is None or c.topic in topics]
@@ -230,9 +234,9 @@ class EpisodeReader:
             for conn, log_ns, raw in reader.messages(connections=conns):
                 topic = conn.topic
                 yield conn, log_ns, raw
-        except (ReaderError, OSError, ValueError, KeyError, EOFError) as err:
+        except Exception as err:
             raise BagError(f'{self.path}: bag is truncated or corrupt near topic '
-                           f'{topic}: {err}') from err
+                           f'{topic}: {_reason(err)}') from err
         finally:
             reader.close()
 
@@ -266,6 +270,8 @@ class EpisodeReader:
             raise
         self.events.sort(key=lambda e: e.stamp_ns)
         self.unknown_topics = sorted(unknown)
+        if not self.meta.present:
+            self.meta = EpisodeMeta.from_bag_events(self.events)
         return samples
 
     def _sample(self, entry: StreamSamples, msgtype: str, log_ns: int, raw: bytes) -> None:

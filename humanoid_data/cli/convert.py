@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from humanoid_data.cli.console import make_console
-from humanoid_data.dataset.batch import FORMATS, ConvertResult, convert, find_episodes
+from humanoid_data.dataset.batch import FORMATS, ConvertResult, convert
+from humanoid_data.dataset.sources import find_episodes
 from humanoid_data.dataset.validate import validate
 from humanoid_data.errors import ConfigError
 from humanoid_data.resources import (
@@ -39,25 +41,47 @@ def run_convert(sources: list[str], out: Path, fmt: str, *, config: Path, taxono
             progress.update(bar, advance=1, last=f'{Path(episode).name}: {state}')
 
         result = convert(sources, out, fmt, config, taxonomy, contact, jobs, tick)
-    table = Table('episode', 'result', 'why', title=f'{fmt} dataset in {out}')
-    for name in result.converted:
-        table.add_row(name, 'flagged' if name in result.flagged else 'converted', '')
-    for name, reasons in result.rejected.items():
-        table.add_row(name, '[yellow]rejected[/]', '; '.join(reasons))
-    for name, reason in result.failed.items():
-        table.add_row(name, '[red]failed[/]', reason)
-    console.print(table)
+    console.print(summary_table(result, f'{fmt} dataset in {out}'))
     console.print(f'{len(result.converted)} converted ({len(result.flagged)} flagged), '
                   f'{len(result.rejected)} rejected, {len(result.failed)} failed, '
                   f'{len(result.resumed)} reused from an earlier run')
     return result
 
 
+def summary_table(result: ConvertResult, title: str) -> Table:
+    """One row per episode: its name, source folder and id, result and reasons."""
+    table = Table('episode', 'source (id)', 'result', 'why', title=title)
+
+    def source(name: str) -> str:
+        found = result.sources.get(name)
+        return f'{found.path} ({found.source_id})' if found else ''
+    for name in result.converted:
+        table.add_row(name, source(name), 'flagged' if name in result.flagged
+                      else 'converted', '')
+    for name, reasons in result.rejected.items():
+        table.add_row(name, source(name), '[yellow]rejected[/]',
+                      '; '.join(f'rejected: {r}' for r in reasons))
+    for name, reason in result.failed.items():
+        table.add_row(name, source(name), '[red]failed[/]', reason)
+    return table
+
+
+def nothing_kept(result: ConvertResult) -> str:
+    """Why no episode made it into the dataset ('' when some did)."""
+    if result.converted:
+        return ''
+    return (f'no episode made it into the dataset ({len(result.failed)} failed, '
+            f'{len(result.rejected)} rejected by the quality gates); nothing was written')
+
+
 def _run_convert(args: argparse.Namespace) -> int:
     result = run_convert(args.sources, Path(args.out), args.format, config=Path(args.config),
                          taxonomy=Path(args.taxonomy), contact=Path(args.contact),
                          jobs=args.jobs, console=Console())
-    return 1 if result.failed else 0
+    why = nothing_kept(result)
+    if why:
+        print(f'error: {why}', file=sys.stderr)
+    return 1 if result.failed or why else 0
 
 
 def _run_validate(args: argparse.Namespace) -> int:

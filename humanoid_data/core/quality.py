@@ -14,7 +14,8 @@ Metrics are computed on the aligned timeline (joint positions at the dataset's f
   ``missing_by_stamps`` from the recording, ``contacts`` from the labels.
 
 Gates (``QualityGates``) turn metrics into flags (kept, marked) or rejections (left out),
-each with a reason naming the metric, its value and the limit.
+each with a reason naming the metric and its value, what it means, and the gate's key in
+dataset.yaml with its limit (``... (quality.max_missing_fraction = 0.05)``).
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def joint_speed(t_s: np.ndarray, q: np.ndarray) -> np.ndarray:
     if len(t_s) < 2:
         return np.zeros(len(t_s))
     velocity = np.gradient(np.nan_to_num(q), t_s, axis=0)
-    return np.linalg.norm(velocity, axis=1)
+    speed: np.ndarray = np.linalg.norm(velocity, axis=1)
+    return speed
 
 
 def log_dimensionless_jerk(t_s: np.ndarray, speed: np.ndarray) -> float:
@@ -81,8 +83,9 @@ def log_dimensionless_jerk(t_s: np.ndarray, speed: np.ndarray) -> float:
     if peak <= 0 or duration <= 0:
         return float('nan')
     jerk = np.gradient(np.gradient(speed, t_s), t_s)
-    integral = float(np.trapezoid(jerk ** 2, t_s)) if hasattr(np, 'trapezoid') else float(
-        np.trapz(jerk ** 2, t_s))
+    # numpy 2 calls it trapezoid; 1.x only has trapz
+    integrate = getattr(np, 'trapezoid', None) or getattr(np, 'trapz')
+    integral = float(integrate(jerk ** 2, t_s))
     if integral <= 0:
         return 0.0
     return -float(np.log(duration ** 3 / peak ** 2 * integral))
@@ -147,25 +150,34 @@ def assess(t_s: np.ndarray, q: np.ndarray, gates: QualityGates, *,
     m['contacts'] = int(contacts)
 
     if duration < gates.min_duration_s:
-        report.rejected.append(f'duration_s {duration:.2f} below {gates.min_duration_s:g}')
+        report.rejected.append(f'duration_s {duration:.2f}: shorter than the minimum '
+                               f'(quality.min_duration_s = {gates.min_duration_s:g})')
     if gates.max_duration_s and duration > gates.max_duration_s:
-        report.rejected.append(f'duration_s {duration:.1f} above {gates.max_duration_s:g}')
+        report.rejected.append(f'duration_s {duration:.1f}: longer than the maximum '
+                               f'(quality.max_duration_s = {gates.max_duration_s:g})')
+    missing = (f'sync_missing_fraction {missing_fraction:.3f}: {missing_fraction:.1%} of '
+               'frames miss a required stream')
     if missing_fraction > gates.max_missing_fraction:
-        report.rejected.append(f'sync_missing_fraction {missing_fraction:.3f} above '
-                               f'{gates.max_missing_fraction:g}')
+        report.rejected.append(f'{missing} (quality.max_missing_fraction = '
+                               f'{gates.max_missing_fraction:g})')
     elif missing_fraction > gates.flag_missing_fraction:
-        report.flags.append(f'sync_missing_fraction {missing_fraction:.3f} above '
-                            f'{gates.flag_missing_fraction:g}')
+        report.flags.append(f'{missing} (quality.flag_missing_fraction = '
+                            f'{gates.flag_missing_fraction:g})')
     if m['idle_fraction'] > gates.max_idle_fraction:
-        report.flags.append(f'idle_fraction {m["idle_fraction"]:.2f} above '
-                            f'{gates.max_idle_fraction:g}')
+        report.flags.append(f'idle_fraction {m["idle_fraction"]:.2f}: the joints are still in '
+                            f'{m["idle_fraction"]:.0%} of frames (quality.max_idle_fraction = '
+                            f'{gates.max_idle_fraction:g})')
     if dropped + missing_by_stamps > gates.max_dropped:
-        report.flags.append(f'dropped {dropped} + missing_by_stamps {missing_by_stamps} '
-                            f'above {gates.max_dropped}')
+        report.flags.append(f'dropped {dropped} + missing_by_stamps {missing_by_stamps}: '
+                            'messages lost in recording (quality.max_dropped = '
+                            f'{gates.max_dropped})')
     if m['hesitations'] > gates.max_hesitations:
-        report.flags.append(f'hesitations {m["hesitations"]} above {gates.max_hesitations}')
+        report.flags.append(f'hesitations {m["hesitations"]}: pauses of {gates.pause_s:g} s '
+                            f'or more while moving (quality.max_hesitations = '
+                            f'{gates.max_hesitations})')
     ldlj = m['log_dimensionless_jerk']
     if ldlj is not None and ldlj < gates.min_log_dimensionless_jerk:
-        report.flags.append(f'log_dimensionless_jerk {ldlj:.1f} below '
-                            f'{gates.min_log_dimensionless_jerk:g}')
+        report.flags.append(f'log_dimensionless_jerk {ldlj:.1f}: jerkier than allowed '
+                            f'(quality.min_log_dimensionless_jerk = '
+                            f'{gates.min_log_dimensionless_jerk:g})')
     return report

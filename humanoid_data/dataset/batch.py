@@ -1,8 +1,18 @@
-"""Convert many episode bags: find them, stage them in parallel, pack once, summarize."""
+"""Convert many episode bags: find them, stage them in parallel, pack once, summarize.
+
+::
+
+    sources --describe_sources--> every folder with metadata.yaml or an .mcap file
+      --> episode.yaml checked, require_finished (unfinished: failed, with the repair command)
+      --> per episode, in its own process: verify_bag --> EpisodeReader --> staging folder
+      --> the kept episodes packed in (session, episode) order (none kept: nothing written)
+      --> ConvertResult: converted, flagged, rejected, failed, by a name unique in the run
+"""
 
 from __future__ import annotations
 
 import ctypes
+from functools import partial
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -13,11 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from humanoid_data.bag.episode_state import require_finished
+from humanoid_data.bag.metadata import read_episode_yaml
 from humanoid_data.core.contact_config import load_contact_config
 from humanoid_data.core.phases import load_taxonomy
-from humanoid_data.dataset.config import load_dataset_config
+from humanoid_data.dataset.config import DatasetConfig, load_dataset_config
+from humanoid_data.dataset.sources import EpisodeSource, describe_sources, discarded_under
 from humanoid_data.dataset.staging import SUMMARY, episode_key, stage_episode
-from humanoid_data.errors import ConfigError, HumanoidDataError
+from humanoid_data.errors import BagError, ConfigError, HumanoidDataError
 
 FORMATS = ('lerobot', 'hdf5')
 # With -j N >= 2 every episode is staged in a fresh process: video encoders and HDF5 leave
@@ -30,49 +43,33 @@ DEADLINE_BASE_S = 300.0
 DEADLINE_S_PER_MB = 0.5
 
 
-def find_episodes(sources: Sequence[str | Path]) -> list[Path]:
-    """Episode folders under each source (an episode, a session, or a tree of sessions).
-
-    Discarded episodes are skipped.
-
-    Raises:
-        ConfigError: A source does not exist.
-
-    """
-    found: list[Path] = []
-    for source in map(Path, sources):
-        if not source.exists():
-            raise ConfigError(f'{source}: no such file or folder')
-        if (source / 'metadata.yaml').is_file():
-            found.append(source)
-            continue
-        for meta in sorted(source.rglob('metadata.yaml')):
-            if 'discarded' not in meta.relative_to(source).parts:
-                found.append(meta.parent)
-    unique = sorted(set(found), key=lambda p: (p.parent.name, p.name, str(p)))
-    return unique
-
-
 @dataclass
 class ConvertResult:
-    """What a conversion run did."""
+    """What a conversion run did, by episode name (``session/episode``, unique in the run).
+
+    ``sources`` holds every episode found: its folder, its path relative to the source
+    argument and its source id. ``output`` is None when no episode made it into a
+    dataset (nothing was written then).
+    """
 
     converted: list[str] = field(default_factory=list)
     flagged: list[str] = field(default_factory=list)
     rejected: dict[str, list[str]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     resumed: list[str] = field(default_factory=list)
+    sources: dict[str, EpisodeSource] = field(default_factory=dict)
     output: Path | None = None
 
 
-def _stage_one(episode: str, staging: str, config_path: str, taxonomy_path: str,
-               contact_path: str, fmt: str) -> dict[str, Any]:
+def _stage_one(episode: str, staging: str, path: str, source_id: str, name: str,
+               config_path: str, taxonomy_path: str, contact_path: str,
+               fmt: str) -> dict[str, Any]:
     """Stage one episode (here with -j 1, else in the episode's own process)."""
     config = load_dataset_config(config_path)
     try:
-        return stage_episode(Path(episode), Path(staging), config,
-                             load_taxonomy(taxonomy_path), load_contact_config(contact_path),
-                             fmt)
+        return stage_episode(EpisodeSource(Path(episode), path, source_id, name),
+                             Path(staging), config, load_taxonomy(taxonomy_path),
+                             load_contact_config(contact_path), fmt)
     finally:
         _release_memory()
 
@@ -99,8 +96,9 @@ def _outcome(episode: str, run: Callable[[], dict[str, Any]]) -> Outcome:
         return 'failed', str(err)
     except Exception as err:  # a bug or a library error must not stop the batch
         where = traceback.extract_tb(err.__traceback__)[-1]
-        return 'failed', (f'{episode}: {type(err).__name__}: {err} '
-                          f'(at {Path(where.filename).name}:{where.lineno})')
+        return 'failed', (f'{episode}: unexpected {type(err).__name__}: {err} (at '
+                          f'{Path(where.filename).name}:{where.lineno}; a bug of humanoid_data, '
+                          'please report it)')
 
 
 def _worker(send: Any, episode: str, staging: str, *args: str) -> None:
@@ -121,7 +119,7 @@ class _Run:
 
     process: Any
     receive: Any
-    episode: Path
+    source: EpisodeSource
     stage: Path
     attempt: int
     limit_s: float
@@ -129,12 +127,13 @@ class _Run:
 
     def settle(self, ready: list[Any]) -> tuple[bool, Outcome | None]:
         """(finished, outcome); finished without an outcome: killed on a first attempt."""
+        episode = self.source.folder
         if self.receive in ready:
             try:
                 return True, self.receive.recv()
             except EOFError:
                 self.process.join()
-                return True, ('failed', f'{self.episode}: the converting process died '
+                return True, ('failed', f'{episode}: the converting process died '
                                         f'(exit code {self.process.exitcode})')
         if time.monotonic() - self.started <= self.limit_s:
             return False, None
@@ -143,31 +142,45 @@ class _Run:
         shutil.rmtree(self.stage, ignore_errors=True)
         if self.attempt == 1:
             return True, None
-        return True, ('failed', f'{self.episode}: no result within {self.limit_s:.0f} s, '
+        return True, ('failed', f'{episode}: no result within {self.limit_s:.0f} s, '
                                 'twice (a stuck encoder?); the process was stopped')
 
 
-def _in_processes(todo: list[tuple[Path, Path]], jobs: int, args: tuple[str, ...]
-                  ) -> Iterator[tuple[Path, Path, Outcome]]:
+Todo = list[tuple[EpisodeSource, Path]]
+
+
+def _stage_here(source: EpisodeSource, stage: Path, args: tuple[str, ...]) -> dict[str, Any]:
+    """Stage one episode in this process (``-j 1``)."""
+    episode, staging, path, source_id, name = _worker_args(source, stage)
+    return _stage_one(episode, staging, path, source_id, name, *args)
+
+
+def _worker_args(source: EpisodeSource, stage: Path) -> tuple[str, str, str, str, str]:
+    """An episode's own arguments of ``_stage_one``, as plain strings for a new process."""
+    return str(source.folder), str(stage), source.path, source.source_id, source.name
+
+
+def _in_processes(todo: Todo, jobs: int, args: tuple[str, ...]
+                  ) -> Iterator[tuple[EpisodeSource, Path, Outcome]]:
     """Stage each episode in its own spawned process, ``jobs`` at a time, as they finish.
 
     A process past its deadline is killed and its episode queued once more; a process
     that dies without an answer (a crash in native code) fails its episode.
     """
     context = multiprocessing.get_context('spawn')
-    queue = [(episode, stage, 1) for episode, stage in todo]
+    queue = [(source, stage, 1) for source, stage in todo]
     running: list[_Run] = []
     try:
         while queue or running:
             while queue and len(running) < jobs:
-                episode, stage, attempt = queue.pop(0)
+                source, stage, attempt = queue.pop(0)
                 receive, send = context.Pipe(duplex=False)
                 process = context.Process(target=_worker, daemon=True,
-                                          args=(send, str(episode), str(stage), *args))
+                                          args=(send, *_worker_args(source, stage), *args))
                 process.start()
                 send.close()
-                running.append(_Run(process, receive, episode, stage, attempt,
-                                    _deadline_s(episode)))
+                running.append(_Run(process, receive, source, stage, attempt,
+                                    _deadline_s(source.folder)))
             ready = multiprocessing.connection.wait([r.receive for r in running], timeout=1.0)
             for run in list(running):
                 finished, outcome = run.settle(ready)
@@ -177,9 +190,9 @@ def _in_processes(todo: list[tuple[Path, Path]], jobs: int, args: tuple[str, ...
                 run.receive.close()
                 running.remove(run)
                 if outcome is None:
-                    queue.append((run.episode, run.stage, 2))
+                    queue.append((run.source, run.stage, 2))
                 else:
-                    yield run.episode, run.stage, outcome
+                    yield run.source, run.stage, outcome
     finally:
         for run in running:
             run.process.kill()
@@ -193,10 +206,12 @@ def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Pat
     """Convert every episode found under ``sources`` into ``out`` in format ``fmt``.
 
     An episode already staged from the same bag and settings is reused; an episode
-    that fails is reported with its reason and the others still convert.
+    that fails (an unfinished recording, a damaged bag) is reported with its reason and
+    the others still convert. When no episode is kept, no dataset is written.
 
     Raises:
-        ConfigError: Unknown format, bad config files, missing sources.
+        ConfigError: Unknown format, bad config files, missing sources, or no episode
+            folder under them.
 
     """
     if fmt not in FORMATS:
@@ -204,58 +219,91 @@ def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Pat
     config = load_dataset_config(config_path)
     load_taxonomy(taxonomy_path)
     load_contact_config(contact_path)
-    episodes = find_episodes(sources)
+    found = describe_sources(sources)
+    if not found:
+        skipped = discarded_under(sources)
+        raise ConfigError(f'{", ".join(map(str, sources))}: no episode to convert (no folder '
+                          'holding metadata.yaml or an .mcap file' +
+                          (f'; {skipped} discarded episodes skipped)' if skipped else ')'))
     out.mkdir(parents=True, exist_ok=True)
-    staging_root = out / '.staging' / fmt
-    result = ConvertResult()
-    staged: dict[Path, tuple[Path, dict[str, Any]]] = {}
-    todo: list[tuple[Path, Path]] = []
-    for episode in episodes:
-        stage = staging_root / f'{episode.parent.name}__{episode.name}__' \
-                               f'{episode_key(episode, config, fmt)}'
-        if (stage / SUMMARY).is_file():
-            staged[episode] = (stage, json.loads((stage / SUMMARY).read_text()))
-            result.resumed.append(str(episode))
-            on_progress(str(episode), 'resumed')
-        else:
-            shutil.rmtree(stage, ignore_errors=True)
-            todo.append((episode, stage))
+    result = ConvertResult(sources={s.name: s for s in found})
+    staged: dict[str, tuple[Path, dict[str, Any]]] = {}
+    todo = _plan(found, out / '.staging' / fmt, config, fmt, staged, result, on_progress)
     args = (str(config_path), str(taxonomy_path), str(contact_path), fmt)
     if jobs <= 1:      # in this process, one after another (no deadline: for debugging)
-        outcomes: Iterator[tuple[Path, Path, Outcome]] = (
-            (e, s, _outcome(str(e), lambda e=e, s=s: _stage_one(str(e), str(s), *args)))
+        outcomes: Iterator[tuple[EpisodeSource, Path, Outcome]] = (
+            (e, s, _outcome(str(e.folder), partial(_stage_here, e, s, args)))
             for e, s in todo)
     else:
         outcomes = _in_processes(todo, jobs, args)
-    for episode, stage, outcome in outcomes:
-        _collect(episode, stage, outcome, staged, result, on_progress)
-    ordered = [staged[e] for e in episodes if e in staged]
-    for stage, summary in ordered:
-        name = f'{summary["session"]}/{summary["episode_id"]}'
+    for source, stage, outcome in outcomes:
+        _collect(source, stage, outcome, staged, result, on_progress)
+    names = [s.name for s in found if s.name in staged]      # in (session, episode) order
+    ordered = [staged[name] for name in names]
+    for name in names:
+        summary = staged[name][1]
         if summary['verdict'] == 'rejected':
             result.rejected[name] = summary['rejected']
         else:
             result.converted.append(name)
             if summary['verdict'] == 'flagged':
                 result.flagged.append(name)
-    if fmt == 'lerobot':
-        from humanoid_data.dataset.lerobot import write_lerobot
-        write_lerobot(out, ordered, config)
-        result.output = out
-    else:
-        from humanoid_data.dataset.hdf5 import write_hdf5
-        result.output = write_hdf5(out, ordered, config)
+    if result.converted:
+        failed = [{'episode': src.folder.name, 'session': src.folder.parent.name,
+                   'source_id': src.source_id, 'source_path': src.path, 'verdict': 'failed',
+                   'reason': result.failed[src.name]} for src in found
+                  if src.name in result.failed]
+        result.output = _pack(out, fmt, ordered, config, failed)
     return result
 
 
-def _collect(episode: Path, stage: Path, outcome: Outcome,
-             staged: dict[Path, tuple[Path, dict[str, Any]]], result: ConvertResult,
+def _pack(out: Path, fmt: str, ordered: list[tuple[Path, dict[str, Any]]],
+          config: DatasetConfig, failed: list[dict[str, str]]) -> Path:
+    if fmt == 'lerobot':
+        from humanoid_data.dataset.lerobot import write_lerobot
+        write_lerobot(out, ordered, config, failed)
+        return out
+    from humanoid_data.dataset.hdf5 import write_hdf5
+    return write_hdf5(out, ordered, config)
+
+
+def _plan(found: list[EpisodeSource], staging_root: Path, config: DatasetConfig, fmt: str,
+          staged: dict[str, tuple[Path, dict[str, Any]]], result: ConvertResult,
+          on_progress: Callable[[str, str], None]) -> Todo:
+    """Refuse unfinished episodes, reuse staged ones; return what remains to stage."""
+    todo: Todo = []
+    for source in found:
+        episode = source.folder
+        try:
+            read_episode_yaml(episode)    # a damaged one is named before its state is read
+            require_finished(episode)
+        except BagError as err:           # UnfinishedEpisodeError too
+            result.failed[source.name] = str(err)
+            on_progress(str(episode), 'failed')
+            continue
+        stage = staging_root / f'{episode.parent.name}__{episode.name}__' \
+                               f'{episode_key(episode, config, fmt)}'
+        if (stage / SUMMARY).is_file():
+            summary = json.loads((stage / SUMMARY).read_text())
+            # The same bag found under another source argument: its path is the new one.
+            summary.update(source_path=source.path, source_id=source.source_id)
+            staged[source.name] = (stage, summary)
+            result.resumed.append(str(episode))
+            on_progress(str(episode), 'resumed')
+        else:
+            shutil.rmtree(stage, ignore_errors=True)
+            todo.append((source, stage))
+    return todo
+
+
+def _collect(source: EpisodeSource, stage: Path, outcome: Outcome,
+             staged: dict[str, tuple[Path, dict[str, Any]]], result: ConvertResult,
              on_progress: Callable[[str, str], None]) -> None:
     kind, value = outcome
     if kind != 'ok':
-        result.failed[f'{episode.parent.name}/{episode.name}'] = value
+        result.failed[source.name] = value
         shutil.rmtree(stage, ignore_errors=True)
-        on_progress(str(episode), 'failed')
+        on_progress(str(source.folder), 'failed')
         return
-    staged[episode] = (stage, value)
-    on_progress(str(episode), value['verdict'])
+    staged[source.name] = (stage, value)
+    on_progress(str(source.folder), value['verdict'])

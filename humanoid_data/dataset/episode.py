@@ -10,22 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from humanoid_data.bag.episode_reader import LARGE, EpisodeReader, StreamSamples
+from humanoid_data.bag.metadata import EpisodeMeta
 from humanoid_data.core.config import Modality, SuiteConfig
-from humanoid_data.core.contact import channel_of, make_detector
 from humanoid_data.core.contact_config import ContactConfig
-from humanoid_data.core.events import Source
-from humanoid_data.core.intervals import Interval, intervals_from_events
-from humanoid_data.core.labels import (
-    Segment, auto_segments, contact_disagreements, contact_flags, phase_index, phase_segments)
+from humanoid_data.core.intervals import Interval
+from humanoid_data.core.labels import Segment
 from humanoid_data.core.phases import Taxonomy
 from humanoid_data.core.quality import QualityReport, assess
 from humanoid_data.core.sync import Alignment, Policy, align, timeline
 from humanoid_data.dataset.config import DatasetConfig, StreamPlan
+from humanoid_data.dataset.episode_labels import flag_provenance, label_episode, resolve_task
 
 
 @dataclass
@@ -49,8 +47,10 @@ class EpisodeData:
     reader: EpisodeReader
     episode_id: str
     session: str
-    meta: dict[str, Any]
+    meta: EpisodeMeta
     instants_ns: np.ndarray
+    task: str = ''                # empty: the episode names no task (flagged no_task_label)
+    instruction: str = ''
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     names: dict[str, list[str]] = field(default_factory=dict)
     valid: dict[str, np.ndarray] = field(default_factory=dict)
@@ -106,24 +106,6 @@ def _names(entry: StreamSamples) -> list[str]:
     return []
 
 
-def _offline_contacts(reader: EpisodeReader, config: ContactConfig,
-                      end_ns: int) -> list[Interval]:
-    changes = []
-    for entry in reader.samples.values():
-        stream = entry.stream
-        if stream.modality not in (Modality.WRENCH, Modality.TACTILE) or not entry.count:
-            continue
-        detector = make_detector(stream, config)
-        shape = (stream.height or 4, stream.width or 4)
-        for stamps, values in entry.blocks():
-            for stamp, value in zip(stamps.tolist(), values):
-                sample = value[:3] if stream.modality == Modality.WRENCH else \
-                    value.reshape(shape)
-                changes.extend(detector.update(stamp, sample))
-        changes.extend(detector.close())
-    return intervals_from_events((c.to_event(source=Source.AUTO) for c in changes), end_ns=end_ns)
-
-
 def assemble(episode_dir: str | Path, config: DatasetConfig, taxonomy: Taxonomy,
              contact_config: ContactConfig, suite: SuiteConfig | None = None,
              scratch: Path | None = None) -> EpisodeData:
@@ -144,20 +126,20 @@ def assemble(episode_dir: str | Path, config: DatasetConfig, taxonomy: Taxonomy,
         reader.close_samples()     # the frames hold their values; the scratch files go
 
 
-def _build(reader: EpisodeReader, config: DatasetConfig, taxonomy: Taxonomy,
-           contact_config: ContactConfig) -> EpisodeData:
-    samples = reader.samples
-    meta = reader.meta
-    notes: list[str] = []
-    by_name = {s.stream.name: s for s in samples.values()}
-    # Timeline: from the operator's start to stop; without episode.yaml, the first and
-    # last stamps of the required streams.
+def _window(reader: EpisodeReader, config: DatasetConfig,
+            by_name: dict[str, StreamSamples]) -> tuple[int, int]:
+    """(start, stop) of the episode on the robot clock; (0, 0) when it has no data.
+
+    From episode.yaml (the operator's start and stop) or, without it, the episode events
+    in the bag; an end neither gives is the first or last stamp of the required streams.
+    """
     required = [by_name[p.stream].arrays()[0] for p in config.streams
                 if p.required and p.stream in by_name and by_name[p.stream].header_ns]
-    start_ns = meta.get('start_ns') or (min(int(h.min()) for h in required)
-                                        if required else 0)
-    stop_ns = meta.get('stop_ns') or (max(int(h.max()) for h in required)
-                                      if required else 0)
+    meta = reader.meta
+    start_ns = meta.start_ns if meta.start_ns is not None else (
+        min(int(h.min()) for h in required) if required else 0)
+    stop_ns = meta.stop_ns if meta.stop_ns is not None else (
+        max(int(h.max()) for h in required) if required else 0)
     reference = by_name.get(config.reference)
     if reference is not None and reference.header_ns:
         # Start on the reference stream's first sample (a camera trigger), so its frames
@@ -166,24 +148,47 @@ def _build(reader: EpisodeReader, config: DatasetConfig, taxonomy: Taxonomy,
         after = stamps[stamps >= int(start_ns)]
         if len(after):
             start_ns = int(after[0])
-    instants = timeline(int(start_ns), int(stop_ns), config.fps) if stop_ns else \
-        np.empty(0, np.int64)
-    data = EpisodeData(reader, str(meta.get('episode_id') or reader.path.name),
-                       reader.path.parent.name, meta, instants, notes=notes)
+    return int(start_ns), int(stop_ns)
+
+
+def _build(reader: EpisodeReader, config: DatasetConfig, taxonomy: Taxonomy,
+           contact_config: ContactConfig) -> EpisodeData:
+    meta = reader.meta
+    notes: list[str] = []
+    by_name = {s.stream.name: s for s in reader.samples.values()}
+    start_ns, stop_ns = _window(reader, config, by_name)
+    instants = timeline(start_ns, stop_ns, config.fps) if stop_ns else np.empty(0, np.int64)
+    task, instruction, definition = resolve_task(meta, taxonomy)
+    data = EpisodeData(reader, meta.episode_id or reader.path.name, reader.path.parent.name,
+                       meta, instants, task, instruction, notes=notes)
     missing_required = np.zeros(len(instants), dtype=bool)
     residuals_ms: dict[str, np.ndarray] = {}
+    silent: list[str] = []
     for plan in config.streams:
         entry = by_name.get(plan.stream)
         if entry is None or not entry.header_ns:
             if plan.required:
                 missing_required[:] = True
+                silent.append(plan.stream)
                 notes.append(f'required stream {plan.stream} has no messages')
             continue
         al = _align_stream(data, plan, entry, notes)
         residuals_ms[plan.stream] = np.abs(al.residual_ns[al.valid]) / 1e6
         if plan.required:
             missing_required |= ~al.valid
-    _labels(data, taxonomy, contact_config, int(stop_ns))
+    label_episode(data, definition, contact_config, stop_ns)
+    _assess(data, config, missing_required, residuals_ms)
+    for stream in silent:
+        data.quality.rejected.append(f'required stream {stream} has no messages '
+                                     f'(dataset.yaml streams.{stream}.required = true)')
+    flag_provenance(data)
+    return data
+
+
+def _assess(data: EpisodeData, config: DatasetConfig, missing_required: np.ndarray,
+            residuals_ms: dict[str, np.ndarray]) -> None:
+    """Quality metrics and gates of the aligned episode."""
+    instants = data.instants_ns
     q = data.columns.get('observation.state')
     joints = len(data.names.get('observation.state', [])) // 2
     positions = q[:, :joints] if q is not None else np.zeros((len(instants), 0))
@@ -191,15 +196,11 @@ def _build(reader: EpisodeReader, config: DatasetConfig, taxonomy: Taxonomy,
     missing_fraction = float(np.mean(missing_required)) if len(instants) else 1.0
     data.quality = assess(
         t_s, positions, config.quality, missing_fraction=missing_fraction,
-        residuals_ms=residuals_ms, dropped=int(meta.get('dropped') or 0),
-        missing_by_stamps=int(meta.get('missing_by_stamps') or 0),
+        residuals_ms=residuals_ms, dropped=data.meta.dropped,
+        missing_by_stamps=data.meta.missing_by_stamps,
         contacts=len(data.contacts.get('recorded', [])))
     if not len(instants):
         data.quality.rejected.append('empty episode: no frames between start and stop')
-    for note in notes:
-        if note.startswith('required stream'):
-            data.quality.rejected.append(note)
-    return data
 
 
 def _align_stream(data: EpisodeData, plan: StreamPlan, entry: StreamSamples,
@@ -228,27 +229,3 @@ def _align_stream(data: EpisodeData, plan: StreamPlan, entry: StreamSamples,
     data.columns[plan.key] = al.take(entry.rows(order[used]), used)
     data.names[plan.key] = _names(entry)
     return al
-
-
-def _labels(data: EpisodeData, taxonomy: Taxonomy, contact_config: ContactConfig,
-            stop_ns: int) -> None:
-    events = data.reader.events
-    task = taxonomy.task(data.meta.get('task') or '') if data.meta.get('task') in {
-        t.name for t in taxonomy.tasks} else taxonomy.task()
-    data.phase_names = list(task.phase_names)
-    start = int(data.instants_ns[0]) if len(data.instants_ns) else 0
-    recorded = intervals_from_events(events, Source.CONTACT_MONITOR, stop_ns)
-    offline = _offline_contacts(data.reader, contact_config, stop_ns)
-    truth = intervals_from_events(events, Source.SIM_TRUTH, stop_ns)
-    data.contacts = {'recorded': recorded, 'offline': offline}
-    if truth:
-        data.contacts['sim_truth'] = truth
-    data.disagreements = contact_disagreements(recorded, offline)
-    operator = phase_segments(events, Source.OPERATOR, stop_ns)
-    data.segments = operator or auto_segments(recorded or offline, data.phase_names,
-                                              start, stop_ns)
-    data.truth_segments = phase_segments(events, Source.SIM_TRUTH, stop_ns)
-    data.phase_index = phase_index(data.instants_ns, data.segments, data.phase_names)
-    data.channels = sorted({channel_of(s) for s in data.reader.suite.streams
-                            if s.modality in (Modality.WRENCH, Modality.TACTILE)})
-    data.contact = contact_flags(data.instants_ns, recorded or offline, data.channels, stop_ns)

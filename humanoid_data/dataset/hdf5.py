@@ -3,8 +3,9 @@
 ::
 
     data/                      attrs: total, fps, robot, env_args (JSON), humanoid_data
-      demo_0/                  attrs: num_samples, episode_id, session, task,
-                               instruction, outcome, failure_mode, verdict, flags
+      demo_0/                  attrs: num_samples, episode_id, session, source_id,
+                               source_path, source_verified, task, instruction,
+                               outcome, failure_mode, verdict, flags
         actions                (N, J) operator command
         obs/<name>             numeric keys (observation.state -> state, ...), and
                                images (N, H, W, 3) uint8 / depth (N, H, W) uint16,
@@ -14,6 +15,8 @@
         timestamps             (N,) seconds from the episode's first frame
     mask/train, mask/valid     demo names; every 10th kept episode is validation
     mask/ok, mask/flagged      quality tiers
+
+Beside the file, ``dataset.hdf5.sha256.json`` holds its sha256 (``validate`` checks it).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import h5py
 import numpy as np
 
 from humanoid_data import __version__
+from humanoid_data.dataset.checksums import write_file_checksum
 from humanoid_data.dataset.config import DatasetConfig
 from humanoid_data.dataset.staging import IMAGES
 
@@ -39,7 +43,7 @@ def obs_name(key: str) -> str:
 
 def write_hdf5(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
                config: DatasetConfig) -> Path:
-    """Write ``out/dataset.hdf5`` from staged episodes (already in order)."""
+    """Write ``out/dataset.hdf5`` and its checksum from staged episodes (in order)."""
     kept = [(p, s) for p, s in staged if s['verdict'] != 'rejected']
     out.mkdir(parents=True, exist_ok=True)
     path = out / FILE
@@ -66,6 +70,7 @@ def write_hdf5(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
         for key, members in (('train', train), ('valid', valid), *tiers.items()):
             mask.create_dataset(key, data=np.array(members, dtype='S'))
     tmp.replace(path)
+    write_file_checksum(path)
     return path
 
 
@@ -74,7 +79,8 @@ def _write_demo(group: h5py.Group, stage: Path, summary: dict[str, Any],
     frames = np.load(stage / 'frames.npz')
     n = int(summary['frames'])
     group.attrs['num_samples'] = n
-    for key in ('episode_id', 'session', 'task', 'instruction', 'verdict'):
+    for key in ('episode_id', 'session', 'source_id', 'source_path', 'source_verified',
+                'task', 'instruction', 'verdict'):
         group.attrs[key] = summary[key] or ''
     group.attrs['outcome'] = summary['outcome'] or ''
     group.attrs['failure_mode'] = summary['failure_mode'] or ''

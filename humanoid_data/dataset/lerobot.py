@@ -3,15 +3,18 @@
 Layout (docs/formats.md)::
 
     meta/info.json  meta/stats.json  meta/tasks.parquet
-    meta/episodes/chunk-000/file-000.parquet
+    meta/episodes/chunk-000/file-000.parquet   a row per episode, with its source_id and
+                                               source_path (the bag it came from)
+    meta/humanoid_data_checksums.json          sha256 of every other file (validate)
     data/chunk-000/file-000.parquet            frames of many episodes, global index
     videos/<key>/chunk-000/file-NNN.mp4        episodes one after another, per camera,
                                                up to video_files_size_in_mb a file
     humanoid_data/episode_NNNNNN/              sidecars: stamps.npz, labels.json,
                                                quality.json, depth.h5, lidar.h5
-    humanoid_data/report.json                  every episode's verdict and reasons
+    humanoid_data/report.json                  every episode's verdict and reasons, and
+                                               the episodes that failed, with why
 
-Episodes are numbered contiguously in (session, episode id) order; rejected episodes
+Episodes are numbered contiguously in (session, episode folder) order; rejected episodes
 are left out (their reasons stay in the report). ``timestamp`` is exactly
 ``frame_index / fps``; the original stamps and residuals are in the sidecars. Each
 video's ``from_timestamp``/``to_timestamp`` come from the encoded frames' times.
@@ -29,13 +32,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from humanoid_data import __version__
+from humanoid_data.dataset.checksums import MANIFEST, write_manifest
 from humanoid_data.dataset.config import DatasetConfig
-from humanoid_data.dataset.staging import IMAGES, LIDAR, packet_times, write_json
-from humanoid_data.errors import HumanoidDataError
+from humanoid_data.dataset.lerobot_video import VIDEO_PATH, write_videos
+from humanoid_data.dataset.staging import IMAGES, LIDAR, write_json
 
 CODEBASE_VERSION = 'v3.0'
 DATA_PATH = 'data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet'
-VIDEO_PATH = 'videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4'
 CODEC_NAMES = {'libsvtav1': 'av1', 'libaom-av1': 'av1', 'libx264': 'h264',
                'libx265': 'hevc', 'ffv1': 'ffv1'}
 
@@ -85,46 +88,41 @@ def _tasks_table(tasks: list[str]) -> pa.Table:
     return table.replace_schema_metadata({b'pandas': json.dumps(pandas_meta).encode()})
 
 
-def write_lerobot(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
-                  config: DatasetConfig) -> dict[str, Any]:
-    """Write the dataset from staged episodes (already in order); return info.json."""
-    kept = [(p, s) for p, s in staged if s['verdict'] != 'rejected']
-    for folder in ('data', 'videos', 'meta', 'humanoid_data'):
-        shutil.rmtree(out / folder, ignore_errors=True)
-    (out / 'meta' / 'episodes' / 'chunk-000').mkdir(parents=True)
-    tasks: list[str] = []
-    for _, summary in kept:
-        if summary['instruction'] not in tasks:
-            tasks.append(summary['instruction'])
-    chunk_size = config.lerobot.chunks_size
-    features: dict[str, Any] = {}
-    stats_parts: dict[str, list] = {}
-    episodes_rows: list[dict[str, Any]] = []
-    videos: dict[str, list[tuple[dict[str, Any], Path, int]]] = {}   # key -> (row, mp4, n)
-    tables: list[pa.Table] = []
-    data_file, data_bytes, index = 0, 0, 0
-    limit = config.lerobot.data_files_size_in_mb * 1_000_000
-    for ep_index, (stage, summary) in enumerate(kept):
-        frames = np.load(stage / 'frames.npz')
-        n = int(summary['frames'])
+class _Packer:
+    """Frames, episode rows, features and statistics of the kept episodes, in order."""
+
+    def __init__(self, out: Path, config: DatasetConfig, tasks: list[str]) -> None:
+        self.out, self.config, self.tasks = out, config, tasks
+        self.features: dict[str, Any] = {}
+        self.stats_parts: dict[str, list] = {}
+        self.rows: list[dict[str, Any]] = []
+        self.videos: dict[str, list[tuple[dict[str, Any], Path, int]]] = {}  # key: row, mp4, n
+        self.tables: list[pa.Table] = []
+        self.data_file, self.data_bytes, self.index = 0, 0, 0
+
+    def _add_stats(self, key: str, values: np.ndarray, n: int,
+                   row: dict[str, Any] | None = None) -> None:
+        s = _stats(values)
+        if row is not None:
+            for stat, v in s.items():
+                row[f'stats/{key}/{stat}'] = v
+        self.stats_parts.setdefault(key, []).append(
+            (np.array(s['min']), np.array(s['max']), np.array(s['mean']),
+             np.array(s['std']), n))
+
+    def _columns(self, frames: Any, summary: dict[str, Any], ep_index: int, n: int,
+                 row: dict[str, Any]) -> dict[str, pa.Array]:
         columns: dict[str, pa.Array] = {}
-        row: dict[str, Any] = {'episode_index': ep_index, 'tasks': [summary['instruction']],
-                               'length': n}
         for name in sorted(k for k in frames.files if k.startswith('col:')):
             key = name[4:]
             values = frames[name]
             columns[key] = _vector(values)
-            features.setdefault(key, {'dtype': 'float32', 'shape': [values.shape[1]],
-                                      'names': summary['names'].get(key) or None})
-            s = _stats(values)
-            for stat, v in s.items():
-                row[f'stats/{key}/{stat}'] = v
-            stats_parts.setdefault(key, []).append(
-                (np.array(s['min']), np.array(s['max']), np.array(s['mean']),
-                 np.array(s['std']), n))
+            self.features.setdefault(key, {'dtype': 'float32', 'shape': [values.shape[1]],
+                                           'names': summary['names'].get(key) or None})
+            self._add_stats(key, values, n, row)
         contact = frames['contact'].astype(np.float32)
         columns['observation.contact'] = _vector(contact)
-        features.setdefault('observation.contact', {
+        self.features.setdefault('observation.contact', {
             'dtype': 'float32', 'shape': [contact.shape[1]], 'names': summary['channels']})
         columns['phase_index'] = pa.array(frames['phase_index'].astype(np.int64))
         flagged = np.zeros(n, dtype=np.int64)
@@ -132,90 +130,130 @@ def write_lerobot(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
             if name.startswith('valid:'):
                 flagged |= ~frames[name]
         columns['sync_flagged'] = pa.array(flagged)
-        columns['timestamp'] = pa.array((np.arange(n) / config.fps).astype(np.float32))
+        columns['timestamp'] = pa.array((np.arange(n) / self.config.fps).astype(np.float32))
         columns['frame_index'] = pa.array(np.arange(n, dtype=np.int64))
         columns['episode_index'] = pa.array(np.full(n, ep_index, dtype=np.int64))
-        columns['index'] = pa.array(np.arange(index, index + n, dtype=np.int64))
-        columns['task_index'] = pa.array(np.full(n, tasks.index(summary['instruction']),
+        columns['index'] = pa.array(np.arange(self.index, self.index + n, dtype=np.int64))
+        columns['task_index'] = pa.array(np.full(n, self.tasks.index(summary['instruction']),
                                                  dtype=np.int64))
         for key in ('observation.contact', 'phase_index', 'sync_flagged', 'timestamp',
                     'frame_index', 'episode_index', 'index', 'task_index'):
             values = np.asarray(columns[key].flatten() if key == 'observation.contact'
                                 else columns[key]).astype(np.float64)
-            values = values.reshape(n, -1)
-            s = _stats(values)
-            stats_parts.setdefault(key, []).append(
-                (np.array(s['min']), np.array(s['max']), np.array(s['mean']),
-                 np.array(s['std']), n))
-        table = pa.table(columns)
-        if tables and data_bytes + table.nbytes > limit:
-            _write_data(out, tables, data_file, chunk_size)
-            tables, data_bytes, data_file = [], 0, data_file + 1
-        tables.append(table)
-        data_bytes += table.nbytes
-        row.update({'data/chunk_index': data_file // chunk_size,
-                    'data/file_index': data_file % chunk_size,
-                    'dataset_from_index': index, 'dataset_to_index': index + n})
-        index += n
+            self._add_stats(key, values.reshape(n, -1), n)
+        return columns
+
+    def add(self, ep_index: int, stage: Path, summary: dict[str, Any]) -> None:
+        """Take one staged episode: its frames, its row, its videos and sidecars."""
+        n = int(summary['frames'])
+        row: dict[str, Any] = {'episode_index': ep_index, 'tasks': [summary['instruction']],
+                               'length': n}
+        table = pa.table(self._columns(np.load(stage / 'frames.npz'), summary, ep_index, n,
+                                       row))
+        if self.tables and self.data_bytes + table.nbytes > \
+                self.config.lerobot.data_files_size_in_mb * 1_000_000:
+            self.flush()
+            self.data_file += 1
+        self.tables.append(table)
+        self.data_bytes += table.nbytes
+        chunk_size = self.config.lerobot.chunks_size
+        row.update({'data/chunk_index': self.data_file // chunk_size,
+                    'data/file_index': self.data_file % chunk_size,
+                    'dataset_from_index': self.index, 'dataset_to_index': self.index + n})
+        self.index += n
         for key, video in summary['videos'].items():
-            videos.setdefault(key, []).append((row, stage / f'{key}.mp4', n))
-            for stat, v in video['stats'].items():
-                row[f'stats/{key}/{stat}'] = v
-            stats_parts.setdefault(key, []).append(video['stats'])
-            height, width = video['shape']
-            features.setdefault(key, {
-                'dtype': 'video', 'shape': [height, width, 3],
-                'names': ['height', 'width', 'channels'],
-                'info': {'video.fps': config.fps, 'video.height': height, 'video.width': width,
-                         'video.channels': 3,
-                         'video.codec': CODEC_NAMES.get(config.video.codec, config.video.codec),
-                         'video.pix_fmt': config.video.pix_fmt, 'video.is_depth_map': False,
-                         'has_audio': False}})
+            self._add_video(key, video, row, stage / f'{key}.mp4', n)
         row.update({'meta/episodes/chunk_index': 0, 'meta/episodes/file_index': 0,
                     'outcome': summary['outcome'] or '', 'failure_mode':
                     summary['failure_mode'] or '', 'verdict': summary['verdict'],
                     'flags': summary['flags'], 'source_episode': summary['episode_id'],
-                    'source_session': summary['session']})
-        episodes_rows.append(row)
-        _copy_sidecars(stage, out / 'humanoid_data' / f'episode_{ep_index:06d}', summary)
-    if tables:
-        _write_data(out, tables, data_file, chunk_size)
-    for key, episodes in videos.items():
-        _write_videos(out, key, episodes, config)
-    for key, spec in (('phase_index', [1]), ('sync_flagged', [1]), ('frame_index', [1]),
-                      ('episode_index', [1]), ('index', [1]), ('task_index', [1])):
-        features[key] = {'dtype': 'int64', 'shape': spec, 'names': None}
-    features['timestamp'] = {'dtype': 'float32', 'shape': [1], 'names': None}
-    if episodes_rows:
-        pq.write_table(pa.Table.from_pylist(episodes_rows),
-                       out / 'meta' / 'episodes' / 'chunk-000' / 'file-000.parquet')
+                    'source_session': summary['session'],
+                    'source_id': summary['source_id'], 'source_path': summary['source_path'],
+                    'source_verified': summary['source_verified']})
+        self.rows.append(row)
+        _copy_sidecars(stage, self.out / 'humanoid_data' / f'episode_{ep_index:06d}', summary)
+
+    def _add_video(self, key: str, video: dict[str, Any], row: dict[str, Any], mp4: Path,
+                   n: int) -> None:
+        self.videos.setdefault(key, []).append((row, mp4, n))
+        for stat, v in video['stats'].items():
+            row[f'stats/{key}/{stat}'] = v
+        self.stats_parts.setdefault(key, []).append(video['stats'])
+        height, width = video['shape']
+        config = self.config
+        self.features.setdefault(key, {
+            'dtype': 'video', 'shape': [height, width, 3],
+            'names': ['height', 'width', 'channels'],
+            'info': {'video.fps': config.fps, 'video.height': height, 'video.width': width,
+                     'video.channels': 3,
+                     'video.codec': CODEC_NAMES.get(config.video.codec, config.video.codec),
+                     'video.pix_fmt': config.video.pix_fmt, 'video.is_depth_map': False,
+                     'has_audio': False}})
+
+    def flush(self) -> None:
+        """Write the frames gathered so far into the current data file."""
+        if self.tables:
+            _write_data(self.out, self.tables, self.data_file, self.config.lerobot.chunks_size)
+        self.tables, self.data_bytes = [], 0
+
+    def finish(self) -> None:
+        """Write the last data file, the joined videos, the episodes table and stats."""
+        self.flush()
+        for key, episodes in self.videos.items():
+            write_videos(self.out, key, episodes, self.config)
+        for key in ('phase_index', 'sync_flagged', 'frame_index', 'episode_index', 'index',
+                    'task_index'):
+            self.features[key] = {'dtype': 'int64', 'shape': [1], 'names': None}
+        self.features['timestamp'] = {'dtype': 'float32', 'shape': [1], 'names': None}
+        if self.rows:
+            pq.write_table(pa.Table.from_pylist(self.rows), self.out / 'meta' / 'episodes' /
+                           'chunk-000' / 'file-000.parquet')
+        stats = {key: _merge_image_stats(parts) if isinstance(parts[0], dict)
+                 else _merge_stats(parts) for key, parts in self.stats_parts.items()}
+        write_json(self.out / 'meta' / 'stats.json', stats)
+
+
+def write_lerobot(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
+                  config: DatasetConfig,
+                  failed: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
+    """Write the dataset from staged episodes (already in order); return info.json.
+
+    ``failed`` (episodes that could not be converted, with their reason) goes into the
+    report beside the staged ones. The checksums of every file written go last, into
+    ``meta/humanoid_data_checksums.json``.
+    """
+    kept = [(p, s) for p, s in staged if s['verdict'] != 'rejected']
+    for folder in ('data', 'videos', 'meta', 'humanoid_data'):
+        shutil.rmtree(out / folder, ignore_errors=True)
+    (out / 'meta' / 'episodes' / 'chunk-000').mkdir(parents=True)
+    # An episode without a task has an empty instruction: one task like any other.
+    tasks = list(dict.fromkeys(summary['instruction'] for _, summary in kept))
+    packer = _Packer(out, config, tasks)
+    for ep_index, (stage, summary) in enumerate(kept):
+        packer.add(ep_index, stage, summary)
+    packer.finish()
     pq.write_table(_tasks_table(tasks), out / 'meta' / 'tasks.parquet')
-    stats = {}
-    for key, parts in stats_parts.items():
-        if isinstance(parts[0], dict):      # images: already per episode
-            stats[key] = _merge_image_stats(parts)
-        else:
-            stats[key] = _merge_stats(parts)
-    write_json(out / 'meta' / 'stats.json', stats)
-    robot = kept[0][1]['robot'] if kept else ''
     info = {
-        'codebase_version': CODEBASE_VERSION, 'robot_type': robot,
-        'total_episodes': len(kept), 'total_frames': index, 'total_tasks': len(tasks),
-        'chunks_size': chunk_size,
+        'codebase_version': CODEBASE_VERSION, 'robot_type': kept[0][1]['robot'] if kept else '',
+        'total_episodes': len(kept), 'total_frames': packer.index, 'total_tasks': len(tasks),
+        'chunks_size': config.lerobot.chunks_size,
         'data_files_size_in_mb': config.lerobot.data_files_size_in_mb,
         'video_files_size_in_mb': config.lerobot.video_files_size_in_mb, 'fps': config.fps,
         'splits': {'train': f'0:{len(kept)}'}, 'data_path': DATA_PATH,
         'video_path': VIDEO_PATH if any(s['videos'] for _, s in kept) else None,
-        'features': features,
+        'features': packer.features,
         'humanoid_data': {'version': __version__, 'config_digest': config.digest,
-                          'sidecars': 'humanoid_data/episode_NNNNNN/'},
+                          'sidecars': 'humanoid_data/episode_NNNNNN/',
+                          'checksums': MANIFEST},
     }
     (out / 'meta' / 'info.json').write_text(json.dumps(info, indent=1))
     (out / 'humanoid_data').mkdir(exist_ok=True)
     (out / 'humanoid_data' / 'report.json').write_text(json.dumps(
-        [{'episode': s['episode_id'], 'session': s['session'], 'verdict': s['verdict'],
-          'flags': s['flags'], 'rejected': s['rejected'], 'notes': s['notes']}
-         for _, s in staged], indent=1))
+        [{'episode': s['episode_id'], 'session': s['session'], 'source_id': s['source_id'],
+          'source_path': s['source_path'], 'source_verified': s['source_verified'],
+          'verdict': s['verdict'], 'flags': s['flags'], 'rejected': s['rejected'],
+          'notes': s['notes']} for _, s in staged] + list(failed), indent=1))
+    write_manifest(out)
     return info
 
 
@@ -226,72 +264,6 @@ def _merge_image_stats(parts: list[dict[str, list]]) -> dict[str, list]:
     merged = _merge_stats(arrays)
     return {k: (np.array(v).reshape(3, 1, 1).tolist() if k != 'count' else v)
             for k, v in merged.items()}
-
-
-def _write_videos(out: Path, key: str, episodes: list[tuple[dict[str, Any], Path, int]],
-                  config: DatasetConfig) -> None:
-    """Join one camera's episode videos into files of up to the configured size.
-
-    Episodes stay in order; each episode row gets its file and its time range in it.
-    """
-    limit = config.lerobot.video_files_size_in_mb * 1_000_000
-    groups: list[list[tuple[dict[str, Any], Path, int]]] = []
-    size = 0
-    for episode in episodes:
-        grow = episode[1].stat().st_size
-        if not groups or size + grow > limit:
-            groups.append([])
-            size = 0
-        groups[-1].append(episode)
-        size += grow
-    chunk_size = config.lerobot.chunks_size
-    for number, group in enumerate(groups):
-        chunk, file = number // chunk_size, number % chunk_size
-        target = out / VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        times = join_videos([path for _, path, _ in group], [n for _, _, n in group],
-                            config.fps, target)
-        for (row, _, _), episode_times in zip(group, times):
-            row.update({f'videos/{key}/chunk_index': chunk, f'videos/{key}/file_index': file,
-                        f'videos/{key}/from_timestamp': episode_times[0],
-                        f'videos/{key}/to_timestamp': episode_times[-1] + 1 / config.fps})
-
-
-def join_videos(sources: list[Path], frames: list[int], fps: float,
-                target: Path) -> list[list[float]]:
-    """Copy the videos one after another into ``target`` without re-encoding.
-
-    Each one starts ``frames / fps`` after the previous one. Returns every source's frame
-    times in ``target`` (s), read back from the written file's packets.
-
-    Raises:
-        HumanoidDataError: A source's frame count differs from ``frames``.
-
-    """
-    import av
-    offset_s = 0.0
-    with av.open(str(target), 'w') as output:
-        stream = None
-        for source, count in zip(sources, frames):
-            with av.open(str(source)) as video:
-                origin = video.streams.video[0]
-                if stream is None:
-                    stream = output.add_stream_from_template(origin, opaque=True)
-                shift = int(round(offset_s / origin.time_base))
-                for packet in video.demux(origin):
-                    if packet.dts is None:      # the demuxer's end-of-stream marker
-                        continue
-                    packet.pts += shift
-                    packet.dts += shift
-                    packet.stream = stream
-                    output.mux(packet)
-            offset_s += count / fps
-    times = packet_times(target)
-    if len(times) != sum(frames):
-        raise HumanoidDataError(f'{target}: {len(times)} frames after joining '
-                                f'{len(sources)} videos of {sum(frames)}')
-    split = np.cumsum([0] + list(frames))
-    return [times[a:b] for a, b in zip(split[:-1], split[1:])]
 
 
 def _write_data(out: Path, tables: list[pa.Table], file_number: int, chunk_size: int) -> None:

@@ -3,12 +3,14 @@
 Converting an episode is the expensive, parallel part (reading the bag, aligning,
 decoding and encoding images); packing many staged episodes into LeRobot's multi-episode
 files or one HDF5 file is cheap and runs once, in episode order, so the output does not
-depend on which worker finished first. A staged episode is keyed by its bag (file names,
-sizes, modification times) and the conversion settings, so a rerun skips it.
+depend on which worker finished first. A staged episode is keyed by its bag (folder, file
+names, sizes, modification times) and the conversion settings, so a rerun skips it. The
+bag's checksums are verified first, in the episode's process.
 
 Staged episode folder::
 
-    episode.json        summary: ids, task, instruction, outcome, verdict and reasons,
+    episode.json        summary: ids, source id and path, whether the bag's checksums
+                        were verified, task, instruction, outcome, verdict and reasons,
                         frames, fps, per camera pixel stats and shape, keys and names
     frames.npz          per-frame columns (timeline, numeric keys, labels, validity)
     stamps.npz          per stream: stamp used, residual, valid (sidecar)
@@ -37,6 +39,7 @@ from humanoid_data.core.events import encode_event
 from humanoid_data.core.phases import Taxonomy
 from humanoid_data.dataset.config import DatasetConfig
 from humanoid_data.dataset.episode import EpisodeData, FramePlan, assemble
+from humanoid_data.dataset.sources import EpisodeSource, verify_source
 from humanoid_data.errors import HumanoidDataError
 
 SUMMARY = 'episode.json'
@@ -59,8 +62,11 @@ def write_json(path: Path, value: Any) -> None:
 
 
 def episode_key(episode_dir: Path, config: DatasetConfig, fmt: str) -> str:
-    """Resume key: the bag's files (names, sizes, times), the settings and the format."""
-    h = hashlib.sha256(f'{fmt}/{config.digest}/{__version__}'.encode())
+    """Resume key: the folder, its files (names, sizes, times), the settings and the format.
+
+    The folder's own path is in it, so two copies of a bag never share a staging folder.
+    """
+    h = hashlib.sha256(f'{fmt}/{config.digest}/{__version__}/{episode_dir.resolve()}'.encode())
     for path in sorted(episode_dir.iterdir()):
         if path.is_file():
             stat = path.stat()
@@ -73,7 +79,7 @@ def _video_writer(path: Path, plan: FramePlan, config: DatasetConfig) -> Any:
     os.environ.setdefault('SVT_LOG', '1')   # errors only from the AV1 encoder
     container = av.open(str(path), 'w')
     rate = int(round(config.fps))
-    stream = container.add_stream(config.video.codec, rate=rate)
+    stream: Any = container.add_stream(config.video.codec, rate=rate)   # a video stream
     stream.width, stream.height = plan.width, plan.height
     stream.pix_fmt = config.video.pix_fmt
     stream.options = {'crf': str(config.video.crf), 'g': str(config.video.gop)}
@@ -236,28 +242,32 @@ def _write_lidar(data: EpisodeData, plan: FramePlan, config: DatasetConfig,
     return offsets[-1]
 
 
-def stage_episode(episode_dir: Path, staging: Path, config: DatasetConfig, taxonomy: Taxonomy,
-                  contact_config: ContactConfig, fmt: str) -> dict[str, Any]:
-    """Convert one episode into ``staging`` (created) and return its summary.
+def stage_episode(source: EpisodeSource, staging: Path, config: DatasetConfig,
+                  taxonomy: Taxonomy, contact_config: ContactConfig,
+                  fmt: str) -> dict[str, Any]:
+    """Check one episode's bag, convert it into ``staging`` (created), return its summary.
 
     Raises:
-        HumanoidDataError: The episode cannot be read or its streams do not fit.
+        BagError: The bag fails its checksums, or cannot be read (naming the file).
+        HumanoidDataError: The episode's streams do not fit.
 
     """
     staging.mkdir(parents=True, exist_ok=True)      # also the scratch folder of pass 1
+    episode_dir = source.folder
+    verified, verify_notes = verify_source(episode_dir)
     data = assemble(episode_dir, config, taxonomy, contact_config, scratch=staging)
     meta = data.meta
     summary: dict[str, Any] = {
-        'source': str(episode_dir), 'session': data.session, 'episode_id': data.episode_id,
-        'task': meta.get('task') or taxonomy.default_task,
-        'instruction': meta.get('instruction') or taxonomy.task().instruction,
-        'operator': meta.get('operator') or '', 'outcome': meta.get('outcome'),
-        'failure_mode': meta.get('failure_mode'), 'tags': meta.get('tags') or [],
-        'taxonomy': meta.get('taxonomy') or taxonomy.version,
+        'source': str(episode_dir), 'source_id': source.source_id,
+        'source_path': source.path, 'source_verified': verified,
+        'session': data.session, 'episode_id': data.episode_id,
+        'task': data.task, 'instruction': data.instruction, 'operator': meta.operator,
+        'outcome': meta.outcome or None, 'failure_mode': meta.failure_mode or None,
+        'tags': list(meta.tags), 'taxonomy': meta.taxonomy or taxonomy.version,
         'robot': data.reader.suite.robot, 'fps': config.fps, 'frames': data.frame_count,
         'start_ns': int(data.instants_ns[0]) if data.frame_count else None,
         'verdict': data.quality.verdict, 'flags': data.quality.flags,
-        'rejected': data.quality.rejected, 'notes': data.notes,
+        'rejected': data.quality.rejected, 'notes': verify_notes + data.notes,
         'names': data.names, 'phase_names': data.phase_names, 'channels': data.channels,
         'bag_bytes': data.reader.bag_bytes, 'videos': {}, 'images': {},
     }
@@ -272,12 +282,14 @@ def stage_episode(episode_dir: Path, staging: Path, config: DatasetConfig, taxon
 
 def _stage_frames(data: EpisodeData, staging: Path, config: DatasetConfig, fmt: str,
                   summary: dict[str, Any]) -> None:
-    columns = {f'col:{k}': v.astype(np.float32) for k, v in data.columns.items()}
-    valid = {f'valid:{k}': v for k, v in data.valid.items()}
+    columns: dict[str, Any] = {f'col:{k}': v.astype(np.float32)
+                               for k, v in data.columns.items()}
+    valid: dict[str, Any] = {f'valid:{k}': v for k, v in data.valid.items()}
     np.savez_compressed(staging / 'frames.npz', instants_ns=data.instants_ns,
                         phase_index=data.phase_index, contact=data.contact, **columns, **valid)
-    np.savez_compressed(staging / 'stamps.npz', **{
-        f'{stream}.{name}': arr for stream, d in data.stamps.items() for name, arr in d.items()})
+    stamps: dict[str, Any] = {f'{stream}.{name}': arr for stream, d in data.stamps.items()
+                              for name, arr in d.items()}
+    np.savez_compressed(staging / 'stamps.npz', **stamps)
     segments = [s._asdict() for s in data.segments]
     write_json(staging / 'labels.json', {
         'phase_segments': segments,

@@ -1,8 +1,10 @@
-"""Check a converted dataset: structure, indices, timestamp grid, videos, labels, stats.
+"""Check a converted dataset: checksums, structure, indices, timestamps, videos, labels.
 
 ``validate(path)`` returns the list of problems (empty when the dataset is sound). A
 LeRobot v3 folder (meta/info.json) and an HDF5 file (or a folder holding
-``dataset.hdf5``) are both understood.
+``dataset.hdf5``) are both understood. Every file's bytes are checked against the
+checksums the converter wrote, and a dataset without a single frame is a problem, not a
+valid dataset.
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from humanoid_data.dataset.checksums import check_file_checksum, check_manifest
+
+#: What pyarrow, PyAV and h5py raise on a damaged file (their errors derive from these).
+UNREADABLE = (OSError, ValueError, KeyError, TypeError, IndexError)
 
 
 def validate(path: str | Path) -> list[str]:
@@ -26,15 +33,31 @@ def validate(path: str | Path) -> list[str]:
 
 
 def _lerobot(root: Path) -> list[str]:
+    problems = check_manifest(root)
+    try:
+        info = json.loads((root / 'meta' / 'info.json').read_text(encoding='utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        return problems + [f'meta/info.json: not JSON ({err})']
+    if not isinstance(info, dict):
+        return problems + ['meta/info.json: not a JSON object']
+    missing = [key for key in ('codebase_version', 'fps', 'features', 'data_path',
+                               'total_episodes', 'total_frames', 'chunks_size')
+               if key not in info]
+    if missing:
+        return problems + [f'meta/info.json: missing {key!r}' for key in missing]
+    if not info['total_episodes'] or not info['total_frames']:
+        return problems + [f'{root}: an empty dataset ({info["total_episodes"]} episodes, '
+                           f'{info["total_frames"]} frames)']
+    try:
+        return problems + _lerobot_structure(root, info)
+    except UNREADABLE as err:     # a damaged file; the checksum problems above say which
+        return problems + [f'{root}: the structure checks stopped at an unreadable file: '
+                           f'{err}']
+
+
+def _lerobot_structure(root: Path, info: dict) -> list[str]:
     import pyarrow.parquet as pq
     problems: list[str] = []
-    info = json.loads((root / 'meta' / 'info.json').read_text())
-    for key in ('codebase_version', 'fps', 'features', 'data_path', 'total_episodes',
-                'total_frames', 'chunks_size'):
-        if key not in info:
-            problems.append(f'meta/info.json: missing {key!r}')
-    if problems:
-        return problems
     if info['codebase_version'] != 'v3.0':
         problems.append(f'meta/info.json: codebase_version {info["codebase_version"]!r}')
     fps = float(info['fps'])
@@ -43,15 +66,13 @@ def _lerobot(root: Path) -> list[str]:
             problems.append(f'meta/{name}: missing')
     episodes_files = sorted((root / 'meta' / 'episodes').glob('chunk-*/file-*.parquet'))
     data_files = sorted((root / 'data').glob('chunk-*/file-*.parquet'))
-    if info['total_episodes'] == 0:
-        return problems
     if not episodes_files or not data_files:
         return problems + ['meta/episodes or data parquet files missing']
     episodes = [row for f in episodes_files for row in pq.read_table(f).to_pylist()]
-    data = {}
+    data: dict[str, list[np.ndarray]] = {}
     for f in data_files:
         table = pq.read_table(f, columns=['index', 'episode_index', 'frame_index',
-                                          'timestamp', 'phase_index'])
+                                          'timestamp', 'phase_index', 'task_index'])
         for column in table.column_names:
             data.setdefault(column, []).append(table[column].to_numpy())
     columns = {k: np.concatenate(v) for k, v in data.items()}
@@ -70,8 +91,32 @@ def _lerobot(root: Path) -> list[str]:
     for key, feature in info['features'].items():
         if feature['dtype'] in ('float32', 'video') and key not in stats:
             problems.append(f'meta/stats.json: no statistics for {key}')
+    problems.extend(_tasks(root, episodes, columns['task_index']))
     for episode in episodes:
         problems.extend(_episode(root, info, episode, columns, fps))
+    return problems
+
+
+def _tasks(root: Path, episodes: list[dict], task_index: np.ndarray) -> list[str]:
+    """Every frame's task_index and every episode's tasks are in meta/tasks.parquet.
+
+    A task may be the empty string (an episode that names no task).
+    """
+    import pyarrow.parquet as pq
+    path = root / 'meta' / 'tasks.parquet'
+    if not path.is_file():
+        return []
+    table = pq.read_table(path)
+    tasks = dict(zip(table['task'].to_pylist(), table['task_index'].to_pylist()))
+    problems = []
+    unknown = sorted(set(task_index.tolist()) - set(tasks.values()))
+    if unknown:
+        problems.append(f'data: task_index {unknown[0]} is not in meta/tasks.parquet')
+    for episode in episodes:
+        missing = [t for t in episode['tasks'] if t not in tasks]
+        if missing:
+            problems.append(f'episode {episode["episode_index"]}: task {missing[0]!r} is not '
+                            'in meta/tasks.parquet')
     return problems
 
 
@@ -160,12 +205,22 @@ def _video(where: str, video: Path, episode: dict, key: str, length: int,
 
 
 def _hdf5(path: Path) -> list[str]:
+    problems = check_file_checksum(path)
+    try:
+        return problems + _hdf5_structure(path)
+    except UNREADABLE as err:     # a damaged file; the checksum problem above says so
+        return problems + [f'{path}: not a readable HDF5 file ({err})']
+
+
+def _hdf5_structure(path: Path) -> list[str]:
     import h5py
-    problems = []
+    problems: list[str] = []
     with h5py.File(path, 'r') as h5:
         if 'data' not in h5 or 'mask' not in h5:
             return [f'{path}: missing data/ or mask/']
         demos = list(h5['data'].keys())
+        if not demos:
+            return [f'{path}: an empty dataset (0 demos)']
         total = 0
         for name in demos:
             group = h5['data'][name]
@@ -181,6 +236,8 @@ def _hdf5(path: Path) -> list[str]:
                 if len(dataset) != n:
                     problems.append(f'{path}: {name}/obs/{obs_name} has {len(dataset)} rows, '
                                     f'num_samples {n}')
+        if not total:
+            problems.append(f'{path}: an empty dataset (0 frames)')
         if int(h5['data'].attrs.get('total', -1)) != total:
             problems.append(f'{path}: data.attrs total != sum of num_samples')
         masked = {m.decode() for key in ('train', 'valid') for m in h5['mask'][key][()]}

@@ -1,8 +1,7 @@
 """Offline conversion: recorded episodes -> LeRobot v3 and HDF5, read back; bad input.
 
-The session is recorded without DDS: the simulated humanoid feeds the recorder engine on
-a fake clock (as in test/recording), with its ground truth and operator markers on the
-events topic, so the bags are exactly what the recorder writes.
+The session is recorded without DDS (test/dataset/recording.py), so the bags are exactly
+what the recorder writes.
 """
 
 from __future__ import annotations
@@ -10,9 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-import logging
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -21,102 +18,16 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from humanoid_data.bag import encode
 from humanoid_data.bag.decode import decode
-from humanoid_data.core.config import load_suite
-from humanoid_data.core.events import Phase, Source, encode_event
+from humanoid_data.bag.verify import verify_bag
 from humanoid_data.core.intervals import Interval, score_contacts
-from humanoid_data.core.settings import RecorderSettings
-from humanoid_data.core.topics import topics_for
 from humanoid_data.dataset.batch import convert
+from humanoid_data.dataset.sources import source_id
 from humanoid_data.dataset.validate import validate
-from humanoid_data.recording.engine import RecorderEngine
-from humanoid_data.recording.session import Session
 from humanoid_data.sim.faults import StreamFault
-from humanoid_data.sim.humanoid import SimulatedHumanoid
-from humanoid_data.sim.scenario import CYCLE_S
+from test.dataset.recording import DATASET, MS, REPO, convert_with, record
 
 av = pytest.importorskip('av')
-
-MS = 1_000_000
-REPO = Path(__file__).resolve().parents[2]
-T0 = 10 ** 15
-KEEP = ('wrist_right_rgb', 'joint_states', 'joint_command', 'wrist_right_ft',
-        'tactile_right_index', 'tactile_right_thumb', 'imu', 'lidar')
-DATASET = {
-    'fps': 30, 'reference': 'wrist_right_rgb',
-    'streams': {
-        'wrist_right_rgb': {'key': 'observation.images.wrist_right', 'policy': 'nearest',
-                            'tolerance_ms': 20, 'required': True},
-        'joint_states': {'key': 'observation.state', 'policy': 'interpolate',
-                         'tolerance_ms': 10, 'required': True},
-        'joint_command': {'key': 'action', 'policy': 'hold', 'as_of': True,
-                          'tolerance_ms': 50, 'required': True},
-        'wrist_right_ft': {'key': 'observation.wrench.right', 'policy': 'interpolate',
-                           'tolerance_ms': 5},
-        'tactile_right_index': {'key': 'observation.tactile.right_index',
-                                'policy': 'interpolate', 'tolerance_ms': 10},
-        'imu': {'key': 'observation.imu', 'policy': 'interpolate', 'tolerance_ms': 10},
-        'lidar': {'key': 'observation.lidar', 'policy': 'nearest', 'tolerance_ms': 60},
-    },
-    'video': {'codec': 'libx264', 'crf': 23, 'gop': 2},
-}
-
-
-def record(root: Path, name: str, suite_file: Path, faults=None, episodes=1,
-           empty=False, nan_ft=False, swap_imu=False) -> tuple[Path, dict]:
-    """Record ``episodes`` pick-and-place cycles into ``root/name``; return what was sent."""
-    data = yaml.safe_load(suite_file.read_text())
-    data['streams'] = [s for s in data['streams'] if s['name'] in KEEP]
-    suite_path = root / f'{name}_suite.yaml'
-    suite_path.write_text(yaml.safe_dump(data))
-    suite = load_suite(suite_path)
-    now = [T0]
-    session = Session(root, name, suite)
-    engine = RecorderEngine(topics_for(suite), session, RecorderSettings(preroll_s=0.2),
-                            logging.getLogger('t'), clock=lambda: now[0])
-    index = {t.topic: i for i, t in enumerate(engine.topics)}
-    sim = SimulatedHumanoid(suite, start_ns=T0, faults=faults or {})
-    sent: dict[str, list] = {}
-    held = []
-
-    def run(ms):
-        for _ in range(ms):
-            now[0] += MS
-            for out in sim.step(now[0]):
-                data = out.data
-                count = len(sent.setdefault(out.topic, []))
-                if nan_ft and out.topic == '/wrist/right/ft' and count % 50 == 7:
-                    data = encode.wrench(out.stamp_ns, 'ft', [np.nan] * 3, [0.0] * 3)
-                if swap_imu and out.topic == '/imu' and count % 100 == 3:
-                    held.append(data)            # delivered after the next one
-                    sent[out.topic].append(data)
-                    continue
-                engine.offer(index[out.topic], data)
-                sent[out.topic].append(data)
-                if held and out.topic == '/imu':
-                    engine.offer(index[out.topic], held.pop())
-            for event in sim.truth_due(now[0]):
-                engine.offer(index['/humanoid_data/events'], encode.string(encode_event(event)))
-                if isinstance(event, Phase):    # the operator marks what they see, 40 ms late
-                    marker = replace(event, stamp_ns=event.stamp_ns + 40 * MS,
-                                     source=Source.OPERATOR)
-                    engine.offer(index['/humanoid_data/events'],
-                                 encode.string(encode_event(marker)))
-    run(300)
-    for _ in range(episodes):
-        engine.start_episode(task='pick_place')
-        if empty:
-            engine.stop_episode(outcome='aborted')
-            run(100)
-            continue
-        sim.play_cycle(now[0] + 200 * MS)
-        run(int((CYCLE_S + 0.5) * 1000))
-        engine.stop_episode(outcome='success')
-        run(200)
-    now[0] += 60_000 * MS
-    engine.close(timeout=60)
-    return session.path, {'sent': sent, 'sim': sim}
 
 
 @pytest.fixture(scope='module')
@@ -131,9 +42,7 @@ def recorded(tmp_path_factory):
 
 def run_convert(recorded, sources, out, fmt, jobs=1):
 
-    config = recorded[3]
-    return convert(sources, out, fmt, config, REPO / 'config' / 'phases.yaml',
-                   REPO / 'config' / 'contact.yaml', jobs=jobs)
+    return convert_with(recorded[3], sources, out, fmt, jobs)
 
 
 def test_lerobot_round_trip(recorded, tmp_path):
@@ -189,6 +98,12 @@ def test_lerobot_round_trip(recorded, tmp_path):
     score = score_contacts(found, true)
     assert score.true_count == 3 and score.precision == score.recall == 1.0
     assert first['outcome'] == 'success'
+    # Each row names the bag it came from: its folder under the source, and its id.
+    assert [r['source_path'] for r in rows] == ['episode_0001', 'episode_0002']
+    assert [r['source_id'] for r in rows] == [
+        source_id(session / r['source_path']) for r in rows]
+    checked = verify_bag(session / 'episode_0001').checksummed   # the recorder writes CRCs
+    assert [r['source_verified'] for r in rows] == ['ok' if checked else 'no checksums'] * 2
     # LiDAR sidecar: every frame points at a stored, cropped and downsampled scan.
     with h5py.File(out / 'humanoid_data' / 'episode_000000' / 'lidar.h5') as lidar:
         offsets, frame_scan = lidar['offsets'][()], lidar['frame_scan'][()]
@@ -235,8 +150,8 @@ def test_bad_bags_are_isolated_with_reasons(recorded, tmp_path):
     (other / 'suite.yaml').write_text(yaml.safe_dump(data))
     result = run_convert(recorded, [bad], tmp_path / 'out', 'lerobot')
     failed = {Path(k).parent.name: v for k, v in result.failed.items()}
-    assert 'truncated' in failed and 'cannot read bag' in failed['truncated']
-    assert str(mcap.parent) in failed['truncated']
+    assert 'truncated' in failed and 'damaged bag' in failed['truncated']
+    assert str(mcap) in failed['truncated'] and 'file ends' in failed['truncated']
     assert 'other_robot' in failed and 'joint_command' in failed['other_robot']
     assert any(k.startswith('empty/') for k in result.rejected)
     [why] = [v for k, v in result.rejected.items() if k.startswith('no_command/')]
@@ -291,15 +206,19 @@ def test_same_input_gives_the_same_dataset(recorded, tmp_path):
                         np.testing.assert_array_equal(ha[name][()], hb[name][()], name)
 
 
-def test_videos_go_into_files_by_size_without_reencoding(recorded, tmp_path):
+def test_videos_go_into_files_by_size_without_reencoding(recorded, tmp_path, monkeypatch):
+    from humanoid_data.dataset import lerobot_video
     config = yaml.safe_load(recorded[3].read_text())
-    config['lerobot'] = {'video_files_size_in_mb': 0}      # every episode its own file
+    config['lerobot'] = {'video_files_size_in_mb': 1}
     path = tmp_path / 'dataset.yaml'
     path.write_text(yaml.safe_dump(config))
     split, joined = tmp_path / 'split', tmp_path / 'joined'
     for out, dataset in ((split, path), (joined, recorded[3])):
         taxonomy, contact = REPO / 'config' / 'phases.yaml', REPO / 'config' / 'contact.yaml'
-        convert([recorded[1]], out, 'lerobot', dataset, taxonomy, contact)
+        with monkeypatch.context() as patch:
+            if out == split:      # the demo's videos are ~90 kB: a 10 kB "MB" splits them
+                patch.setattr(lerobot_video, 'BYTES_PER_MB', 10_000)
+            convert([recorded[1]], out, 'lerobot', dataset, taxonomy, contact)
         assert validate(out) == []
     key = 'observation.images.wrist_right'
     rows = pq.read_table(split / 'meta' / 'episodes' / 'chunk-000' /

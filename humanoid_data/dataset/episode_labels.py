@@ -1,0 +1,111 @@
+"""An episode's labels: its task and instruction, phases and contacts, and their origin.
+
+With the recorder's episode.yaml, a missing task is the taxonomy's default task (the
+operator chose it when recording). Without it, the labels come from the episode events in
+the bag, and an episode that names no task has none: its task and instruction stay empty
+and it is flagged ``no_task_label``, never given a default text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from humanoid_data.bag.episode_reader import EpisodeReader
+from humanoid_data.bag.metadata import EpisodeMeta
+from humanoid_data.core.config import Modality
+from humanoid_data.core.contact import channel_of, make_detector
+from humanoid_data.core.contact_config import ContactConfig
+from humanoid_data.core.events import Source
+from humanoid_data.core.intervals import Interval, intervals_from_events
+from humanoid_data.core.labels import (
+    auto_segments, contact_disagreements, contact_flags, phase_index, phase_segments)
+from humanoid_data.core.phases import TaskDef, Taxonomy
+
+if TYPE_CHECKING:
+    from humanoid_data.dataset.episode import EpisodeData
+
+#: Quality flags of an episode converted without the recorder's episode.yaml, and of one
+#: that names no task (its task and instruction are empty, never a default).
+NO_EPISODE_YAML = 'no_episode_yaml'
+NO_TASK_LABEL = 'no_task_label'
+
+
+def resolve_task(meta: EpisodeMeta, taxonomy: Taxonomy) -> tuple[str, str, TaskDef | None]:
+    """(task, instruction, its taxonomy entry) of an episode.
+
+    With episode.yaml, the taxonomy's default task stands in for a missing one. Without
+    it, an episode whose events name no task has none: no default text is made up.
+    """
+    known = {t.name: t for t in taxonomy.tasks}
+    definition: TaskDef | None
+    if meta.present:
+        definition = known.get(meta.task) or taxonomy.task()
+        return (meta.task or taxonomy.default_task,
+                meta.instruction or definition.instruction, definition)
+    definition = known.get(meta.task)
+    instruction = meta.instruction or (definition.instruction if definition else '')
+    return meta.task, instruction, definition
+
+
+def flag_provenance(data: EpisodeData) -> None:
+    """Flag an episode converted without episode.yaml, or one with no task of its own."""
+    meta = data.meta
+    if not meta.present:
+        data.quality.flags.append(NO_EPISODE_YAML)
+        data.notes.append(
+            'no episode.yaml: window and labels from the episode_start / episode_end events '
+            'in the bag' if meta.from_events else
+            'no episode.yaml and no episode events in the bag: the window is the first to '
+            'the last stamp of the required streams (a pre-roll is included), no labels')
+    if not data.task:
+        data.quality.flags.append(NO_TASK_LABEL)
+        data.notes.append('no task label: the episode names no task; task and instruction '
+                          'are left empty')
+
+
+def _offline_contacts(reader: EpisodeReader, config: ContactConfig,
+                      end_ns: int) -> list[Interval]:
+    changes = []
+    for entry in reader.samples.values():
+        stream = entry.stream
+        if stream.modality not in (Modality.WRENCH, Modality.TACTILE) or not entry.count:
+            continue
+        detector = make_detector(stream, config)
+        shape = (stream.height or 4, stream.width or 4)
+        for stamps, values in entry.blocks():
+            for stamp, value in zip(stamps.tolist(), values):
+                sample = value[:3] if stream.modality == Modality.WRENCH else \
+                    value.reshape(shape)
+                changes.extend(detector.update(stamp, sample))
+        changes.extend(detector.close())
+    return intervals_from_events((c.to_event(source=Source.AUTO) for c in changes), end_ns=end_ns)
+
+
+def label_episode(data: EpisodeData, task: TaskDef | None, contact_config: ContactConfig,
+                  stop_ns: int) -> None:
+    """Phase segments and index, contact intervals and flags of the episode's frames.
+
+    An episode without a task gets only the phases its operator marked, in that order.
+    """
+    events = data.reader.events
+    start = int(data.instants_ns[0]) if len(data.instants_ns) else 0
+    recorded = intervals_from_events(events, Source.CONTACT_MONITOR, stop_ns)
+    offline = _offline_contacts(data.reader, contact_config, stop_ns)
+    truth = intervals_from_events(events, Source.SIM_TRUTH, stop_ns)
+    data.contacts = {'recorded': recorded, 'offline': offline}
+    if truth:
+        data.contacts['sim_truth'] = truth
+    data.disagreements = contact_disagreements(recorded, offline)
+    operator = phase_segments(events, Source.OPERATOR, stop_ns)
+    if task is not None:
+        data.phase_names = list(task.phase_names)
+        data.segments = operator or auto_segments(recorded or offline, data.phase_names,
+                                                  start, stop_ns)
+    else:       # no task: only the phases the operator marked, in the order marked
+        data.phase_names = list(dict.fromkeys(s.name for s in operator))
+        data.segments = operator
+    data.truth_segments = phase_segments(events, Source.SIM_TRUTH, stop_ns)
+    data.phase_index = phase_index(data.instants_ns, data.segments, data.phase_names)
+    data.channels = sorted({channel_of(s) for s in data.reader.suite.streams
+                            if s.modality in (Modality.WRENCH, Modality.TACTILE)})
+    data.contact = contact_flags(data.instants_ns, recorded or offline, data.channels, stop_ns)
