@@ -6,6 +6,7 @@ numpy views or copies with the right dtype and shape; stamps are integer nanosec
 
 from __future__ import annotations
 
+import struct
 from typing import Any, Callable, NamedTuple, Union
 
 import numpy as np
@@ -119,10 +120,77 @@ def _image(msg: Any) -> ImageArray:
     return ImageArray(_stamp(msg), msg.header.frame_id, msg.encoding, flat.reshape(shape))
 
 
+#: Most pixels a compressed image may declare: a 108-byte PNG can claim a gigapixel, and
+#: the decoder allocates what the header says before it finds the data missing.
+MAX_COMPRESSED_PIXELS = 1 << 25     # 8K UHD (7680 x 4320) fits
+_PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+_JPEG_SOF = {0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf}
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from IHDR, once every chunk is seen to fit the bytes."""
+    at, size = len(_PNG_MAGIC), None
+    while at + 8 <= len(data):
+        length, kind = struct.unpack_from('>I4s', data, at)
+        if at + 12 + length > len(data):
+            raise DecodeError(f'PNG chunk {kind!r} of {length} bytes runs past the '
+                              f'{len(data)}-byte image')
+        if size is None:
+            if kind != b'IHDR' or length != 13:
+                raise DecodeError('PNG does not start with its IHDR chunk')
+            size = struct.unpack_from('>II', data, at + 8)
+        if kind == b'IEND':
+            break
+        at += 12 + length
+    if size is None:
+        raise DecodeError('PNG without an IHDR chunk')
+    return size
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the first start-of-frame marker."""
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xff:
+            raise DecodeError(f'JPEG marker expected at byte {at}')
+        marker = data[at + 1]
+        if marker in (0xda, 0xd9):        # the scan or the end came first
+            break
+        if marker == 0xff or 0xd0 <= marker <= 0xd8 or marker == 0x01:   # fill, no length
+            at += 1 if marker == 0xff else 2
+            continue
+        (length,) = struct.unpack_from('>H', data, at + 2)
+        if marker in _JPEG_SOF and at + 9 <= len(data):
+            height, width = struct.unpack_from('>HH', data, at + 5)
+            return width, height
+        at += 2 + length
+    raise DecodeError('JPEG without a frame header before its scan')
+
+
+def _compressed_size(data: bytes, fmt: str) -> tuple[int, int]:
+    """Declared width and height of a PNG or JPEG; anything else is refused."""
+    if data.startswith(_PNG_MAGIC):
+        width, height = _png_size(data)
+    elif data.startswith(b'\xff\xd8'):
+        width, height = _jpeg_size(data)
+    else:
+        raise DecodeError(f'compressed image of format {fmt!r} is neither PNG nor JPEG')
+    if width * height > MAX_COMPRESSED_PIXELS:
+        raise DecodeError(f'compressed image declares {width}x{height} pixels, more than '
+                          f'{MAX_COMPRESSED_PIXELS}')
+    return width, height
+
+
 def _compressed(msg: Any) -> ImageArray:
     import cv2  # only needed for compressed streams
 
-    pixels = cv2.imdecode(np.asarray(msg.data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    data = np.asarray(msg.data, dtype=np.uint8)
+    _compressed_size(data.tobytes(), msg.format)
+    try:
+        pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as err:
+        raise DecodeError(f'cannot decode compressed image of format {msg.format!r}: '
+                          f'{str(err).strip()}') from None
     if pixels is None:
         raise DecodeError(f'cannot decode compressed image of format {msg.format!r}')
     if pixels.ndim == 3:
@@ -150,23 +218,30 @@ def _imu(msg: Any) -> ImuSample:
 
 def _cloud(msg: Any) -> PointCloudArray:
     order = '>' if msg.is_bigendian else '<'
+    formats = []
+    for f in msg.fields:
+        if f.datatype not in _POINTFIELD_DTYPES:
+            raise DecodeError(f'unsupported PointField datatype {f.datatype}')
+        if f.count > msg.point_step:     # checked before numpy sizes a huge sub-array
+            raise DecodeError(f'PointField {f.name!r} of {f.count} values does not fit a '
+                              f'point of {msg.point_step} bytes')
+        base = order + _POINTFIELD_DTYPES[f.datatype]
+        formats.append((base, (f.count,)) if f.count > 1 else base)
     try:
-        dtype = np.dtype({
-            'names': [f.name for f in msg.fields],
-            'formats': [(order + _POINTFIELD_DTYPES[f.datatype], (f.count,))
-                        if f.count > 1 else order + _POINTFIELD_DTYPES[f.datatype]
-                        for f in msg.fields],
-            'offsets': [f.offset for f in msg.fields],
-            'itemsize': msg.point_step,
-        })
-    except KeyError as err:
-        raise DecodeError(f'unsupported PointField datatype {err.args[0]}') from None
+        dtype = np.dtype({'names': [f.name for f in msg.fields], 'formats': formats,
+                          'offsets': [f.offset for f in msg.fields],
+                          'itemsize': msg.point_step})
+    except (ValueError, TypeError) as err:   # a name twice, a field past the point's end
+        raise DecodeError(f'PointFields do not lay out a {msg.point_step}-byte point: '
+                          f'{err}') from None
     count = msg.width * msg.height
     if len(msg.data) < count * msg.point_step:
         raise DecodeError(f'point cloud data of {len(msg.data)} bytes is short for '
                           f'{count} points of {msg.point_step} bytes')
-    points = np.frombuffer(np.asarray(msg.data).tobytes()[:count * msg.point_step],
-                           dtype=dtype)
+    if count and not msg.point_step:
+        raise DecodeError(f'point cloud of {count} points of 0 bytes')
+    points = (np.frombuffer(np.asarray(msg.data).tobytes()[:count * msg.point_step],
+                            dtype=dtype) if count else np.zeros(0, dtype))
     return PointCloudArray(_stamp(msg), msg.header.frame_id, points)
 
 
