@@ -39,7 +39,7 @@ setup(
     extras_require={
         'ros': ROS,
         'test': ['pytest>=7', 'hypothesis>=6', 'pexpect>=4.8', 'flake8>=6', 'pydocstyle>=6',
-                 'ros-ament-flake8', 'ros-ament-pep257'],
+                 'ros-ament-flake8', 'ros-ament-pep257', 'mypy>=1.10', 'types-PyYAML'],
     },
     zip_safe=True,
     maintainer='humanoid_data maintainers',

@@ -8,7 +8,7 @@ rosbags' generated CDR code; this module only fills the message fields.
 from __future__ import annotations
 
 import struct
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -32,7 +32,7 @@ _IMAGE_LAYOUT = {  # encoding -> (dtype, channels)
 }
 
 
-def header(stamp_ns: int, frame_id: str) -> object:
+def header(stamp_ns: int, frame_id: str) -> Any:
     """Return a ``std_msgs/Header`` for an integer-nanosecond stamp."""
     return _Header(_Time(stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000), frame_id)
 
@@ -78,8 +78,8 @@ def joint_state(stamp_ns: int, names: Sequence[str], position: np.ndarray,
     return _serialize(msg, 'sensor_msgs/msg/JointState')
 
 
-def wrench(stamp_ns: int, frame_id: str, force: Sequence[float],
-           torque: Sequence[float]) -> bytes:
+def wrench(stamp_ns: int, frame_id: str, force: Sequence[float] | np.ndarray,
+           torque: Sequence[float] | np.ndarray) -> bytes:
     """Serialize a ``WrenchStamped`` (N, N*m)."""
     msg = _T['geometry_msgs/msg/WrenchStamped'](
         header(stamp_ns, frame_id),
@@ -88,8 +88,9 @@ def wrench(stamp_ns: int, frame_id: str, force: Sequence[float],
     return _serialize(msg, 'geometry_msgs/msg/WrenchStamped')
 
 
-def imu(stamp_ns: int, frame_id: str, orientation_xyzw: Sequence[float],
-        angular_velocity: Sequence[float], linear_acceleration: Sequence[float]) -> bytes:
+def imu(stamp_ns: int, frame_id: str, orientation_xyzw: Sequence[float] | np.ndarray,
+        angular_velocity: Sequence[float] | np.ndarray,
+        linear_acceleration: Sequence[float] | np.ndarray) -> bytes:
     """Serialize an ``Imu`` with small fixed covariances."""
     cov = np.diag([1e-4, 1e-4, 1e-4]).reshape(-1)
     msg = _T['sensor_msgs/msg/Imu'](

@@ -39,6 +39,8 @@ def header_stamp_ns(raw: bytes | memoryview) -> int:
     """
     if len(raw) < 12:
         raise DecodeError(f'CDR payload of {len(raw)} bytes is too short for a header')
+    sec: int
+    nanosec: int
     sec, nanosec = (_LE if _little_endian(raw) else _BE).unpack_from(raw, 4)
     return sec * 1_000_000_000 + nanosec
 

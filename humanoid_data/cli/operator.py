@@ -10,7 +10,7 @@ see the phases, and the recorder's status on /diagnostics for the progress displ
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
@@ -32,8 +32,9 @@ class ScriptedOperator(Node):
                  events_topic: str = '/humanoid_data/events') -> None:
         """Create the button clients and the truth and status subscriptions."""
         super().__init__('demo_operator')
-        self.buttons = {name: self.create_client(Trigger, f'{teleop}/{name}')
-                        for name in ('start_episode', 'end_success', 'next_phase')}
+        self.buttons: dict[str, Any] = {
+            name: self.create_client(Trigger, f'{teleop}/{name}')
+            for name in ('start_episode', 'end_success', 'next_phase')}
         self.create_subscription(String, events_topic, self._on_event, events_qos())
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_status, 10)
         self.status: dict[str, str] = {}

@@ -29,7 +29,7 @@ import re
 from typing import NamedTuple, Sequence
 
 from rich.cells import cell_len
-from rich.console import Group, RenderableType
+from rich.console import Group, JustifyMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -147,7 +147,8 @@ def _summary_view(screen: Screen, rows: tuple[StreamRow, ...], width: int,
 def _full_view(screen: Screen, rows: tuple[StreamRow, ...], width: int,
                left: int) -> list[RenderableType]:
     if left < 3:
-        return [_line(_state_line(screen), width)][:left]
+        only: list[RenderableType] = [_line(_state_line(screen), width)]
+        return only[:left]
     page_size = left - 2        # the top line and the table's header
     pages = max(-(-len(rows) // page_size), 1)
     page = screen.page % pages
@@ -266,8 +267,10 @@ def _stream_block(rows: tuple[StreamRow, ...], lines: int, width: int) -> list[R
 
 def _table(rows: Sequence[StreamRow]) -> Table:
     table = Table(box=None, expand=True, pad_edge=False, header_style='bold')
-    for name, justify in (('stream', 'left'), ('sync', 'left'), ('rate Hz', 'right'),
-                          ('p99 ms', 'right'), ('drop', 'right')):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ('stream', 'left'), ('sync', 'left'), ('rate Hz', 'right'), ('p99 ms', 'right'),
+        ('drop', 'right'))
+    for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=True, overflow='ellipsis')
     table.add_column('reason', no_wrap=True, overflow='ellipsis', ratio=1)
     for row in rows:

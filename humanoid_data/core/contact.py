@@ -160,7 +160,8 @@ class _Detector:
             self._collect_tare(stamp_ns, raw)
         if self._baseline is None:
             return None
-        return raw - self._baseline
+        tared: np.ndarray = raw - self._baseline
+        return tared
 
     def _changes(self, stamp_ns: int, value: float, may_start: bool,
                  slip: float) -> list[ContactChange]:

@@ -116,7 +116,7 @@ class Alignment:
             lo = values[np.searchsorted(used, np.clip(self.before, first, last))]
             hi = values[np.searchsorted(used, np.clip(self.after, first, last))]
         w = self.weight.reshape((-1,) + (1,) * (values.ndim - 1))
-        out = lo + (hi - lo) * w
+        out: np.ndarray = lo + (hi - lo) * w
         out[~self.valid] = np.nan
         return out
 

@@ -77,7 +77,7 @@ class MarkerTeleop(Node):
                                  '/diagnostics', self._on_diagnostics, 50)
         self.create_subscription(String, self.settings.events_topic, self._on_event,
                                  events_qos())
-        self._tare = self.create_client(Trigger, f'{self.settings.contact_monitor}/tare')
+        self._tare: Any = self.create_client(Trigger, f'{self.settings.contact_monitor}/tare')
         self.get_logger().info(
             f'task {self.session.task} ({len(self.session.phases)} phases), taxonomy '
             f'{self.taxonomy.version}; {len(services)} services under {self.get_name()}/')

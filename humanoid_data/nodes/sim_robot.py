@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from rclpy.node import Node
 from std_msgs.msg import String
@@ -43,7 +44,7 @@ class SimRobot(Node):
         self.sim = SimulatedHumanoid(suite, start_ns=time.time_ns(), seed=self.settings.seed,
                                      noise=self.settings.noise, faults=faults,
                                      max_lag_ns=int(self.settings.max_lag_s * 1e9))
-        self.publishers_by_topic = {
+        self.publishers_by_topic: dict[str, Any] = {
             s.topic: self.create_publisher(
                 message_class(s.msgtype), s.topic,
                 publisher_qos(s.qos.reliability, s.qos.depth, s.rate_hz))

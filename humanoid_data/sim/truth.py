@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +31,8 @@ class TruthLog:
     def save_ledger(self, ledger: Ledger) -> Path:
         """Write every published header stamp, per topic, to ``published.npz``."""
         topics = sorted(ledger.stamps)
-        arrays = {f'stamps_{i}': np.asarray(ledger.stamps[t], dtype=np.int64)
-                  for i, t in enumerate(topics)}
+        arrays: dict[str, Any] = {f'stamps_{i}': np.asarray(ledger.stamps[t], dtype=np.int64)
+                                  for i, t in enumerate(topics)}
         path = self.folder / LEDGER_FILE
         np.savez(path, topics=np.asarray(topics), **arrays)
         return path
