@@ -7,8 +7,6 @@ ended the recorder, the contact monitor, the simulator and marker_teleop.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import yaml
 
@@ -23,15 +21,7 @@ from humanoid_data.cli.operator import spin_until  # noqa: E402
 from humanoid_data.cli.plan import session_plan  # noqa: E402
 from humanoid_data.cli.processes import start_all, stop_all  # noqa: E402
 from humanoid_data.nodes.runtime import events_qos  # noqa: E402
-
-HOSTILE = [
-    json.dumps({'schema': 'humanoid_data.event/1', 'kind': 'note', 'stamp_ns': 2 ** 70,
-                'source': 'operator', 'text': 'from the future'}),
-    '[' * 10_000 + ']' * 10_000,
-    '{"schema": "humanoid_data.event/1", "kind": "contact", "stamp_ns": 5, '
-    '"source": "auto", "channel": "wrist/right", "transition": "onset", "peak": NaN}',
-    '{"schema": "humanoid_data.event/1", "kind": "episode_end", "stamp_ns": -1}',
-]
+from test.hostile import HOSTILE_EVENTS  # noqa: E402
 
 
 def test_hostile_events_stop_nothing(tmp_path, ros_node, light_suite_file):
@@ -63,9 +53,9 @@ def test_hostile_events_stop_nothing(tmp_path, ros_node, light_suite_file):
                    and events.get_subscription_count() >= 4 and 'state' in status, 120.0,
                    'the session to come up')
         assert call(start).success
-        for text in HOSTILE:
+        for text in HOSTILE_EVENTS:
             events.publish(String(data=text))
-        spin_until(spin, lambda: int(status.get('malformed_events', 0)) >= len(HOSTILE),
+        spin_until(spin, lambda: int(status.get('malformed_events', 0)) >= len(HOSTILE_EVENTS),
                    60.0, 'the recorder to count the malformed events')
         assert all(p.running() for p in processes), [p.launch.name for p in processes
                                                      if not p.running()]
@@ -84,4 +74,4 @@ def test_hostile_events_stop_nothing(tmp_path, ros_node, light_suite_file):
     with Reader(first) as bag:
         recorded = {bytes(raw) for c, _, raw in bag.messages()
                     if c.topic == '/humanoid_data/events'}
-    assert any(b'from the future' in raw for raw in recorded)   # recorded as received
+    assert any(b'1180591620717411303424' in raw for raw in recorded)   # as received

@@ -2,72 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import subprocess
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import yaml
 from rosbags.rosbag2 import Reader
 
 from humanoid_data.bag import encode
 from humanoid_data.bag.verify import verify_bag
-from humanoid_data.core.settings import RecorderSettings
-from humanoid_data.core.topics import topics_for
 from humanoid_data.errors import EpisodeStateError
 from humanoid_data.recording import writer as writer_module
 from humanoid_data.recording.disk import DiskWatch
-from humanoid_data.recording.engine import RecorderEngine
-from humanoid_data.recording.session import Session
-from humanoid_data.sim.humanoid import SimulatedHumanoid
-
-MS = 1_000_000
-T0 = 1_000 * MS
-HOSTILE = [
-    json.dumps({'schema': 'humanoid_data.event/1', 'kind': 'note', 'stamp_ns': 2 ** 70,
-                'source': 'operator', 'text': 'x'}),
-    '[' * 10_000 + ']' * 10_000,
-    '{"schema": "humanoid_data.event/1", "kind": "contact", "stamp_ns": 5, '
-    '"source": "auto", "channel": "wrist/right", "peak": NaN}',
-]
-
-
-class Rig:
-    """A simulated humanoid feeding an engine on a fake clock (1 ms steps)."""
-
-    def __init__(self, root: Path, suite, **settings) -> None:
-        self.now = T0
-        self.session = Session(root, 's', suite)
-        self.engine = RecorderEngine(topics_for(suite), self.session,
-                                     RecorderSettings(**settings), logging.getLogger('t'),
-                                     clock=lambda: self.now)
-        self.index = {t.topic: i for i, t in enumerate(self.engine.topics)}
-        self.sim = SimulatedHumanoid(suite, start_ns=T0)
-
-    def run_ms(self, ms: int) -> None:
-        for _ in range(ms):
-            self.now += MS
-            for out in self.sim.step(self.now):
-                self.engine.offer(self.index[out.topic], out.data)
-
-    def episode(self, episode_id: str) -> dict:
-        return yaml.safe_load((self.session.path / episode_id / 'episode.yaml').read_text())
-
-    def finish(self) -> None:
-        self.now += 60_000 * MS
-        self.engine.close(timeout=60)
-
-
-@pytest.fixture
-def small_suite(suite):
-    """The default suite without cameras and LiDAR."""
-    heavy = ('rgb', 'depth', 'lidar', 'camera_info')
-    kept = tuple(s for s in suite.streams if s.modality.value not in heavy)
-    return replace(suite, streams=kept)
+from test.hostile import HOSTILE_EVENTS
+from test.recording.rig import MS, Rig
 
 
 def test_hostile_events_are_recorded_as_received_and_recording_goes_on(
@@ -75,7 +24,7 @@ def test_hostile_events_are_recorded_as_received_and_recording_goes_on(
     rig = Rig(tmp_path, small_suite)
     first = rig.engine.start_episode()
     events = rig.index['/humanoid_data/events']
-    for text in HOSTILE:
+    for text in HOSTILE_EVENTS:
         assert rig.engine.offer(events, encode.string(text)) is None
         rig.run_ms(50)
     rig.engine.stop_episode()
@@ -84,11 +33,11 @@ def test_hostile_events_are_recorded_as_received_and_recording_goes_on(
     rig.run_ms(100)
     rig.engine.stop_episode()
     rig.finish()
-    assert rig.engine.malformed_events == len(HOSTILE)
+    assert rig.engine.malformed_events == len(HOSTILE_EVENTS)
     with Reader(rig.session.path / first) as bag:
         recorded = [bytes(raw) for c, _, raw in bag.messages()
                     if c.topic == '/humanoid_data/events']
-    assert [encode.string(t) for t in HOSTILE] == recorded
+    assert [encode.string(t) for t in HOSTILE_EVENTS] == recorded
     assert rig.episode(first)['flags'] == [] and rig.episode(second)['messages'] > 0
 
 
