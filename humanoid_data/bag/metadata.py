@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 from humanoid_data.core.events import EpisodeEnd, EpisodeOutcome, EpisodeStart, EventBase
 from humanoid_data.core.events import Outcome, Source
-from humanoid_data.core.yaml_file import read_yaml
+from humanoid_data.core.yaml_file import parse_yaml_text, read_yaml
 from humanoid_data.errors import BagError, ConfigError
 
 BAG_METADATA = 'metadata.yaml'
@@ -54,6 +54,23 @@ def load_yaml_file(path: Path) -> object:
     """
     try:
         return read_yaml(path, 'bag metadata')
+    except ConfigError as err:
+        raise BagError(str(err)) from err
+
+
+def _check_qos(meta: _Fields) -> None:
+    """``offered_qos_profiles`` is YAML inside a string, which rosbags parses in turn.
+
+    It goes through the bounded reader first, so a hostile one (thousands of nested
+    brackets) is refused at once instead of sending rosbags' parser into deep recursion.
+    """
+    qos = meta.data.get('offered_qos_profiles')
+    if qos is None or isinstance(qos, list):
+        return
+    if not isinstance(qos, str):
+        raise meta.fail('offered_qos_profiles', 'YAML text or a list')
+    try:
+        parse_yaml_text(qos, f'{meta.where}: {meta.prefix}offered_qos_profiles')
     except ConfigError as err:
         raise BagError(str(err)) from err
 
@@ -163,6 +180,7 @@ def check_bag_metadata(folder: Path) -> list[str]:
             meta.text(key, required=True)
         if meta.data['serialization_format'] != 'cdr':
             raise meta.fail('serialization_format', "'cdr'")
+        _check_qos(meta)
         topic.integer('message_count', required=True)
     for key in ('compression_format', 'compression_mode'):
         info.text(key)

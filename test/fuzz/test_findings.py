@@ -117,3 +117,27 @@ def test_a_second_document_is_refused_without_reading_the_rest(monkeypatch):
     with pytest.raises(ConfigError, match='line 2, column 1: but found another document'):
         parse_yaml_text('a: 1\n' + '---\n' * 40000, 'teleop.yaml')
     assert len(seen) < 10
+
+
+def test_nested_qos_text_in_metadata_is_refused_before_rosbags_parses_it(tmp_path, suite):
+    from humanoid_data.bag.episode_bag import EpisodeBag
+    from humanoid_data.bag.metadata import check_bag_metadata
+    from humanoid_data.core.topics import topics_for
+    from humanoid_data.errors import BagError
+    import yaml
+    EpisodeBag(tmp_path / 'ep', topics_for(suite)[:2]).close()
+    path = tmp_path / 'ep' / 'metadata.yaml'
+    meta = yaml.safe_load(path.read_text())
+    entry = meta['rosbag2_bagfile_information']['topics_with_message_count'][1]
+    entry['topic_metadata']['offered_qos_profiles'] = '{' * 40_000   # rosbags: 9 s, recursion
+    path.write_text(yaml.safe_dump(meta))
+    with pytest.raises(BagError, match=r'topics_with_message_count\[1\].*offered_qos_profiles'):
+        check_bag_metadata(tmp_path / 'ep')
+
+
+def test_an_unterminated_string_of_escaped_quotes_is_scanned_in_linear_time():
+    from humanoid_data.core.events import decode_event
+    from humanoid_data.errors import EventError
+    for n in (1_000, 30_000):           # was quadratic: 29 s of CPU at 32,000
+        with pytest.raises(EventError, match='not JSON'):
+            decode_event('{' + '\\"' * n)
