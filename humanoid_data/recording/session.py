@@ -44,11 +44,33 @@ def ensure_writable(folder: Path) -> None:
                        f'{err.strerror or err}') from err
 
 
-def write_yaml(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as YAML via a temporary file, so a crash never leaves half a file."""
+def write_yaml(path: Path, data: dict[str, Any], durable: bool = False) -> None:
+    """Write ``data`` as YAML via a temporary file, so a crash never leaves half a file.
+
+    ``durable`` also forces the file and its folder entry to disk (a power cut after the
+    call keeps it).
+
+    Raises:
+        OSError: The file cannot be written (a failed write leaves no temporary file).
+
+    """
     tmp = path.with_name(f'.{path.name}.tmp')
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    os.replace(tmp, path)
+    try:
+        with tmp.open('w', encoding='utf-8') as f:
+            f.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 class Session:

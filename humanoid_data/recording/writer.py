@@ -20,6 +20,7 @@ import traceback
 from collections import deque
 from dataclasses import replace
 from enum import Enum
+from pathlib import Path
 from typing import Any, Callable, NamedTuple, Protocol, Sequence
 
 from humanoid_data.bag.episode_bag import Compression, EpisodeBag
@@ -341,7 +342,7 @@ class EpisodeWriter:
         path = self.session.episode_path(episode_id)
         try:
             if path.is_dir():
-                write_yaml(path / 'episode.yaml', data)
+                self._write_final(path / 'episode.yaml', data, sync)
             if episode.discard_reason is not None:
                 self.session.move_to_discarded(episode_id)
         except (OSError, BagError) as err:
@@ -356,6 +357,14 @@ class EpisodeWriter:
         self.log.info(f'{episode_id}: closed, {data["messages"]} messages, '
                       f'{data["dropped"]} dropped, silent streams: {silent}')
         self._on_closed(episode_id, episode.error)
+
+    def _write_final(self, path: Path, data: dict[str, Any], durable: bool) -> None:
+        """The closing episode.yaml; on a full disk the reserve makes room for it."""
+        try:
+            write_yaml(path, data, durable)
+        except OSError:
+            self.disk.release_reserve()
+            write_yaml(path, data, durable)
 
     def _set_outcome(self, item: OutcomeCommand) -> None:
         for episode in self._open:
