@@ -165,7 +165,7 @@ def test_a_damaged_metadata_yaml_names_the_key(bag, suite, change, named):
 @pytest.mark.parametrize(('text', 'named'), [
     (b'start_ns: 2024-05-01\n', 'start_ns: expected an integer'),
     (b'tags: pick\n', 'tags: expected a list of text, got'),
-    (b'\xc3\x28 task\n', 'not UTF-8 text (byte 0 is 0xc3)'),
+    (b'\xc3\x28 task\n', 'not UTF-8 text (byte 0xc3 at line 1)'),
     (b'', 'empty (delete it to convert the episode from the episode events'),
     (b'dropped: -3\n', 'dropped: expected an integer 0 or more'),
     (b'start_ns: 10\nstop_ns: 5\n', 'stop_ns: expected a stamp not before start_ns 10'),
