@@ -123,3 +123,30 @@ def test_demo_session_is_complete_and_labeled(tmp_path, suite_file):
     meta = yaml.safe_load((session_dir / 'episode_0001' / 'episode.yaml').read_text())
     assert meta['taxonomy'] and meta['sync']['level'] in ('OK', 'WARN', 'ERROR')
     assert set(meta['sync']['streams']) == {s.name for s in load_suite(suite_file).streams}
+
+
+def test_sigterm_closes_the_recording_episode_cleanly(tmp_path, ros_node, light_suite_file):
+    import signal
+    from humanoid_data.bag.episode_state import EpisodeState, episode_state
+    from humanoid_data.bag.verify import verify_bag
+    from humanoid_data.cli.processes import start_all
+    plan = session_plan(str(light_suite_file), str(tmp_path), True, companions=False,
+                        teleop=False, recorder={'session': 's', 'preroll_s': 0.2})
+    processes = start_all(plan, tmp_path / 'logs')
+    try:
+        start = ros_node.create_client(Trigger, '/recorder/start_episode')
+        spin_until(lambda: rclpy.spin_once(ros_node, timeout_sec=0.05),
+                   start.service_is_ready, 60.0, 'the recorder')
+        assert _call(ros_node, start).success
+        folder = tmp_path / 's' / 'episode_0001'
+        spin_until(lambda: rclpy.spin_once(ros_node, timeout_sec=0.05),
+                   lambda: (folder / 'episode.yaml').is_file(), 60.0, 'the episode to open')
+        recorder = processes[-1]
+        recorder.process.send_signal(signal.SIGTERM)
+        assert recorder.process.wait(60) == 0
+    finally:
+        for p in processes:
+            p.stop()
+    meta = yaml.safe_load((folder / 'episode.yaml').read_text())
+    assert meta['state'] == 'complete' and meta['outcome'] == 'aborted'
+    assert episode_state(folder) == EpisodeState.COMPLETE and verify_bag(folder).ok

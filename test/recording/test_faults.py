@@ -177,3 +177,30 @@ def test_a_disk_that_fills_mid_episode_closes_it_readable_with_the_reason(small_
     assert rig.engine.wait_for_writer(timeout=60)
     assert rig.engine.snapshot().error == '' and rig.episode(second)['error'] is None
     rig.finish()
+
+
+def _open_under(folder: Path) -> list[str]:
+    """Files under ``folder`` this process holds open."""
+    held = []
+    for fd in os.listdir('/proc/self/fd'):
+        try:
+            target = os.readlink(f'/proc/self/fd/{fd}')
+        except OSError:
+            continue        # closed while listing
+        if target.startswith(str(folder)):
+            held.append(target)
+    return held
+
+
+def test_ten_episodes_leave_no_file_open(tmp_path, small_suite):
+    rig = Rig(tmp_path, small_suite, preroll_s=0.1)
+    for _ in range(10):
+        rig.engine.start_episode()
+        rig.run_ms(100)
+        rig.engine.stop_episode()
+        rig.run_ms(300)
+    rig.finish()
+    assert _open_under(tmp_path) == []
+    for folder in sorted(rig.session.path.glob('episode_*')):
+        assert rig.episode(folder.name)['state'] == 'complete'
+        assert not (folder / '.recording.lock').exists() and verify_bag(folder).ok
