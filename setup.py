@@ -35,6 +35,9 @@ setup(
         'av>=15',
         'h5py>=3.8',
         'open3d>=0.18',
+        'scikit-learn>=1.3',
+        'statsmodels>=0.14',
+        'krippendorff>=0.6',
     ],
     extras_require={
         'ros': ROS,

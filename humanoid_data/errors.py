@@ -29,3 +29,7 @@ class EventError(HumanoidDataError):
 
 class DecodeError(HumanoidDataError):
     """A serialized message cannot be decoded into arrays."""
+
+
+class LabelError(HumanoidDataError):
+    """A label set is malformed, inconsistent with its taxonomy, or cannot be stored."""

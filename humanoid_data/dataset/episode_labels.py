@@ -63,8 +63,9 @@ def flag_provenance(data: EpisodeData) -> None:
                           'are left empty')
 
 
-def _offline_contacts(reader: EpisodeReader, config: ContactConfig,
-                      end_ns: int) -> list[Interval]:
+def offline_contacts(reader: EpisodeReader, config: ContactConfig,
+                     end_ns: int) -> list[Interval]:
+    """Contacts re-detected from the bag's wrench and tactile streams (after ``scan``)."""
     changes = []
     for entry in reader.samples.values():
         stream = entry.stream
@@ -90,7 +91,7 @@ def label_episode(data: EpisodeData, task: TaskDef | None, contact_config: Conta
     events = data.reader.events
     start = int(data.instants_ns[0]) if len(data.instants_ns) else 0
     recorded = intervals_from_events(events, Source.CONTACT_MONITOR, stop_ns)
-    offline = _offline_contacts(data.reader, contact_config, stop_ns)
+    offline = offline_contacts(data.reader, contact_config, stop_ns)
     truth = intervals_from_events(events, Source.SIM_TRUTH, stop_ns)
     data.contacts = {'recorded': recorded, 'offline': offline}
     if truth:

@@ -1,0 +1,1 @@
+"""Label sets per episode and annotator, agreement, adjudication, gold sets (ROS-free)."""
