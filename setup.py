@@ -38,6 +38,7 @@ setup(
         'scikit-learn>=1.3',
         'statsmodels>=0.14',
         'krippendorff>=0.6',
+        'matplotlib>=3.7',
     ],
     extras_require={
         'ros': ROS,

@@ -1,17 +1,21 @@
-"""``humanoid-data prelabel``, ``adjudicate`` and ``assign``: the label sets of sessions.
+"""``humanoid-data prelabel``, ``adjudicate``, ``assign`` and ``qa``: the label sets of sessions.
 
 Each verb is a typed function that does the work (``prelabel_sessions``,
-``adjudicate_sessions``, ``assign_sessions``); ``add_parsers`` only parses and reports.
+``adjudicate_sessions``, ``assign_sessions``, ``labels.qa.qa_sessions``); ``add_parsers``
+only parses and reports.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
 import yaml
+from rich.markup import escape
 from rich.table import Table
 
 from humanoid_data.bag.episode_state import require_finished
@@ -27,6 +31,8 @@ from humanoid_data.labels.assignments import load_assignments, plan, review_queu
 from humanoid_data.labels.gold import freeze_gold
 from humanoid_data.labels.model import Role
 from humanoid_data.labels.prelabel import PRELABEL, prelabel_episode, uncertainty
+from humanoid_data.labels.qa import QaResult, qa_sessions
+from humanoid_data.labels.report_html import qa_tables, write_report
 from humanoid_data.labels.store import LabelStore
 from humanoid_data.resources import default_contact_config, default_taxonomy
 
@@ -68,12 +74,29 @@ def prelabel_sessions(sources: Sequence[str | Path], taxonomy: Path, contact: Pa
 
 
 def _episodes(sources: Sequence[str | Path]) -> list[tuple[LabelStore, str]]:
-    """(store, episode id) of every episode with label sets under ``sources``."""
+    """(store, episode id) of every episode with label sets under ``sources``.
+
+    A source is a session (a folder holding ``labels/``), an episode folder of one, or a
+    folder of sessions; the bags themselves are not needed.
+
+    Raises:
+        ConfigError: A source does not exist.
+
+    """
     out = []
-    for folder in find_episodes(sources):
-        store = LabelStore(folder.parent)
-        if folder.name in store.episodes():
-            out.append((store, folder.name))
+    for source in map(Path, sources):
+        if not source.exists():
+            raise ConfigError(f'{source}: no such file or folder')
+        if (source.parent / 'labels').is_dir() and not (source / 'labels').is_dir():
+            store = LabelStore(source.parent)
+            out += [(store, source.name)] if source.name in store.episodes() else []
+            continue
+        sessions = [source] if (source / 'labels').is_dir() else sorted(
+            p.parent for p in source.rglob('labels') if p.is_dir()
+            and not any(part.startswith('.') for part in p.relative_to(source).parts))
+        for session in sessions:
+            store = LabelStore(session)
+            out += [(store, episode) for episode in store.episodes()]
     return out
 
 
@@ -178,8 +201,8 @@ def _run_assign(args: argparse.Namespace) -> int:
     for store, episode in _episodes(args.sessions):
         sets = store.load_all(episode)
         key = f'{store.session_dir.name}/{episode}'
-        if PRELABEL in sets:
-            scores[key] = uncertainty(sets[PRELABEL])
+        # Without pre-labels nothing says how certain an episode is: it goes first.
+        scores[key] = uncertainty(sets[PRELABEL]) if PRELABEL in sets else 1.0
         labelled[key] = [w for w, ls in sets.items()
                          if ls.role in (Role.ANNOTATOR, Role.REVIEWER)]
     assignments = plan(config, review_queue(scores), labelled)
@@ -192,8 +215,43 @@ def _run_assign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_qa(result: QaResult) -> None:
+    console = make_console()
+    console.print(f'[bold]annotation QA[/]: {", ".join(result.sessions) or "no session"}; '
+                  f'taxonomy {result.taxonomy}; {result.label_sets} label sets compared')
+    left_out = Counter((e.annotator, e.taxonomy) for e in result.excluded)
+    for (annotator, taxonomy), count in sorted(left_out.items()):
+        console.print(f'[yellow]left out[/]: {count} label sets of {escape(repr(annotator))} '
+                      f'made under taxonomy {escape(repr(taxonomy))}, not '
+                      f'{escape(repr(result.taxonomy))}')
+    for title, report in result.sections():
+        for text_table in qa_tables(report, title, top=10):
+            if not text_table.rows:
+                continue            # an audit with nothing in it
+            table = Table(*text_table.headers, title=text_table.title)
+            for row in text_table.rows:
+                table.add_row(*map(escape, row))
+            console.print(table)
+
+
+def _run_qa(args: argparse.Namespace) -> int:
+    result = qa_sessions(args.sessions, gold=args.gold, reference=args.reference,
+                         annotators=[a for a in args.annotators.split(',') if a])
+    if args.json:
+        print(result.to_json_text())
+    else:
+        _print_qa(result)
+    if result.nothing_to_compare:
+        print(result.nothing_to_compare, file=sys.stderr)
+        return 1
+    if args.report:
+        print(f'report: {write_report(result, args.report)}',
+              file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 def add_parsers(verbs: Any) -> None:
-    """Register ``prelabel``, ``adjudicate`` and ``assign``."""
+    """Register ``prelabel``, ``adjudicate``, ``assign`` and ``qa``."""
     pre = verbs.add_parser('prelabel', help='write the automatic label set of each episode')
     pre.add_argument('sessions', nargs='+', metavar='SESSION')
     pre.add_argument('--taxonomy', default=str(default_taxonomy()))
@@ -216,3 +274,15 @@ def add_parsers(verbs: Any) -> None:
     assign.add_argument('--config', required=True, help='assignment YAML')
     assign.add_argument('--json', action='store_true')
     assign.set_defaults(run=_run_assign)
+    qa = verbs.add_parser('qa', help='agreement of annotators and pre-labels, scores on gold')
+    qa.add_argument('sessions', nargs='+', metavar='SESSION')
+    qa.add_argument('--gold', metavar='VERSION', help='also score everyone on this gold set')
+    qa.add_argument('--reference', metavar='NAME',
+                    help='compare everyone with this annotator (e.g. adjudicated); '
+                         'default: every pair')
+    qa.add_argument('--annotators', default='',
+                    help='comma-separated, prelabel for the pre-labels (default: all)')
+    qa.add_argument('--json', action='store_true', help='the whole result as JSON')
+    qa.add_argument('--report', metavar='DIR',
+                    help='write DIR/agreement.html (self-contained) and DIR/agreement.json')
+    qa.set_defaults(run=_run_qa)
