@@ -19,19 +19,24 @@ from rich.table import Table
 from humanoid_data.bag.episode_state import recorded_state
 from humanoid_data.cli.console import make_console
 from humanoid_data.cli.convert import run_convert
+from humanoid_data.cli.labels import prelabel_sessions, print_qa
 from humanoid_data.cli.operator import ScriptedOperator, spin_until
 from humanoid_data.cli.processes import start_all, stop_all
 from humanoid_data.cli.record import default_suite_argument, record
 from humanoid_data.core.config import load_suite
+from humanoid_data.core.phases import load_taxonomy
 from humanoid_data.core.settings import RecorderSettings
 from humanoid_data.dataset.validate import validate
 from humanoid_data.dds import dds_environment
 from humanoid_data.errors import HumanoidDataError
+from humanoid_data.labels.qa import qa_sessions
+from humanoid_data.labels.report_html import write_report
 from humanoid_data.recording.session import default_session_name
 from humanoid_data.resources import (
     default_contact_config, default_dataset_config, default_taxonomy)
 from humanoid_data.sim.compare import (
     EpisodeLabels, TopicComparison, compare, label_report, load_episodes)
+from humanoid_data.sim.demo_annotators import annotate_session
 from humanoid_data.sim.truth import load_ledger
 
 INSTRUCTION = 'Pick up the red cube and put it down on the target to the left.'
@@ -176,7 +181,25 @@ def _run(args: argparse.Namespace) -> int:
     render_labels(label_report(session_dir), console)
     if args.no_convert:
         return 0 if ok else 1
-    return 0 if convert_and_validate(session_dir, Path(args.out), console) and ok else 1
+    converted = convert_and_validate(session_dir, Path(args.out), console)
+    labelled = label_and_compare(session_dir, Path(args.out), console)
+    return 0 if converted and labelled and ok else 1
+
+
+def label_and_compare(session_dir: Path, out: Path, console: Console) -> bool:
+    """Pre-label the session, let two simulated annotators label it, show their agreement."""
+    done, failed = prelabel_sessions([session_dir], default_taxonomy(),
+                                     default_contact_config())
+    annotate_session(session_dir, load_taxonomy(default_taxonomy()))
+    result = qa_sessions([session_dir])
+    if result.nothing_to_compare:
+        console.print(f'[red]annotation QA:[/] {result.nothing_to_compare}')
+        return False
+    print_qa(result)
+    report = write_report(result, out / f'{session_dir.name}_qa')
+    console.print(f'pre-labels of {len(done)} episodes, 2 simulated annotators; '
+                  f'agreement report: {report}')
+    return not failed
 
 
 def convert_and_validate(session_dir: Path, out: Path, console: Console) -> bool:

@@ -215,7 +215,8 @@ def _run_assign(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_qa(result: QaResult) -> None:
+def print_qa(result: QaResult) -> None:
+    """Print the QA result as tables (the terminal view of ``qa``)."""
     console = make_console()
     console.print(f'[bold]annotation QA[/]: {", ".join(result.sessions) or "no session"}; '
                   f'taxonomy {result.taxonomy}; {result.label_sets} label sets compared')
@@ -240,7 +241,7 @@ def _run_qa(args: argparse.Namespace) -> int:
     if args.json:
         print(result.to_json_text())
     else:
-        _print_qa(result)
+        print_qa(result)
     if result.nothing_to_compare:
         print(result.nothing_to_compare, file=sys.stderr)
         return 1

@@ -2,8 +2,10 @@
 
 ``assemble`` runs pass 1 of the reader, puts every planned stream on the timeline of
 ``config/dataset.yaml`` (header stamps; receive time only for a stream without one),
-builds the labels and the quality report. Images stay in the bag: for each camera it
-records which message every frame uses, and a writer decodes them in pass 2.
+builds the labels (from the bag's events, replaced by the best label set saved under
+``<session>/labels/`` when there is one: ``labels_source``) and the quality report.
+Images stay in the bag: for each camera it records which message every frame uses, and
+a writer decodes them in pass 2.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from humanoid_data.core.phases import Taxonomy
 from humanoid_data.core.quality import QualityReport, assess
 from humanoid_data.core.sync import Alignment, Policy, align, timeline
 from humanoid_data.dataset.config import DatasetConfig, StreamPlan
-from humanoid_data.dataset.episode_labels import flag_provenance, label_episode, resolve_task
+from humanoid_data.dataset.episode_labels import (
+    flag_provenance, label_episode, label_from_store, resolve_task)
+from humanoid_data.dataset.labels_source import LabelProvenance
 
 
 @dataclass
@@ -51,6 +55,8 @@ class EpisodeData:
     instants_ns: np.ndarray
     task: str = ''                # empty: the episode names no task (flagged no_task_label)
     instruction: str = ''
+    outcome: str = ''
+    failure_mode: str = ''
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     names: dict[str, list[str]] = field(default_factory=dict)
     valid: dict[str, np.ndarray] = field(default_factory=dict)
@@ -66,6 +72,7 @@ class EpisodeData:
     disagreements: dict[str, object] = field(default_factory=dict)
     quality: QualityReport = field(default_factory=QualityReport)
     notes: list[str] = field(default_factory=list)
+    provenance: LabelProvenance | None = None     # where the labels came from
 
     @property
     def frame_count(self) -> int:
@@ -160,7 +167,8 @@ def _build(reader: EpisodeReader, config: DatasetConfig, taxonomy: Taxonomy,
     instants = timeline(start_ns, stop_ns, config.fps) if stop_ns else np.empty(0, np.int64)
     task, instruction, definition = resolve_task(meta, taxonomy)
     data = EpisodeData(reader, meta.episode_id or reader.path.name, reader.path.parent.name,
-                       meta, instants, task, instruction, notes=notes)
+                       meta, instants, task, instruction, meta.outcome, meta.failure_mode,
+                       notes=notes)
     missing_required = np.zeros(len(instants), dtype=bool)
     residuals_ms: dict[str, np.ndarray] = {}
     silent: list[str] = []
@@ -177,6 +185,7 @@ def _build(reader: EpisodeReader, config: DatasetConfig, taxonomy: Taxonomy,
         if plan.required:
             missing_required |= ~al.valid
     label_episode(data, definition, contact_config, stop_ns)
+    label_from_store(data, taxonomy, stop_ns)     # the best label set saved, if any
     _assess(data, config, missing_required, residuals_ms)
     for stream in silent:
         data.quality.rejected.append(f'required stream {stream} has no messages '

@@ -4,10 +4,15 @@ With the recorder's episode.yaml, a missing task is the taxonomy's default task 
 operator chose it when recording). Without it, the labels come from the episode events in
 the bag, and an episode that names no task has none: its task and instruction stay empty
 and it is flagged ``no_task_label``, never given a default text.
+
+The labels from the bag are then replaced by the best label set saved for the episode
+(``labels_source.choose_labels``): its phases, contacts, outcome and failure mode, and
+instruction, each when the set has them; the task stays the episode's.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from humanoid_data.bag.episode_reader import EpisodeReader
@@ -18,8 +23,10 @@ from humanoid_data.core.contact_config import ContactConfig
 from humanoid_data.core.events import Source
 from humanoid_data.core.intervals import Interval, intervals_from_events
 from humanoid_data.core.labels import (
-    auto_segments, contact_disagreements, contact_flags, phase_index, phase_segments)
+    Segment, auto_segments, contact_disagreements, contact_flags, phase_index, phase_segments)
 from humanoid_data.core.phases import TaskDef, Taxonomy
+from humanoid_data.dataset.labels_source import choose_labels
+from humanoid_data.labels.model import LabelSet
 
 if TYPE_CHECKING:
     from humanoid_data.dataset.episode import EpisodeData
@@ -110,3 +117,57 @@ def label_episode(data: EpisodeData, task: TaskDef | None, contact_config: Conta
     data.channels = sorted({channel_of(s) for s in data.reader.suite.streams
                             if s.modality in (Modality.WRENCH, Modality.TACTILE)})
     data.contact = contact_flags(data.instants_ns, recorded or offline, data.channels, stop_ns)
+
+
+def _phase_names(data: EpisodeData, labels: LabelSet, taxonomy: Taxonomy) -> list[str]:
+    """The phases of the set's task, else of the episode's, else the set's in time order."""
+    known = {t.name: t for t in taxonomy.tasks}
+    task = known.get(labels.task) or known.get(data.task)
+    return list(task.phase_names) if task else list(dict.fromkeys(labels.phase_names()))
+
+
+def apply_label_set(data: EpisodeData, labels: LabelSet, taxonomy: Taxonomy,
+                    stop_ns: int) -> tuple[str, ...]:
+    """Replace the episode's labels by those ``labels`` has; return which were replaced.
+
+    Phases (segments and the per-frame index), contacts (the per-frame flags; the
+    intervals go beside the bag's as ``label_set``), outcome with failure mode, and the
+    instruction (the first one given), each only when the set has it.
+    """
+    replaced = []
+    if labels.phases:
+        data.phase_names = _phase_names(data, labels, taxonomy)
+        data.segments = [Segment(p.name, p.begin_ns, p.end_ns, p.source.value) for p in
+                         sorted(labels.phases, key=lambda p: (p.begin_ns, p.end_ns))]
+        data.phase_index = phase_index(data.instants_ns, data.segments, data.phase_names)
+        replaced.append('phases')
+    if labels.contacts:
+        intervals = [Interval(c.channel, c.onset_ns, c.offset_ns) for c in labels.contacts]
+        data.contacts['label_set'] = intervals
+        data.contact = contact_flags(data.instants_ns, intervals, data.channels, stop_ns)
+        replaced.append('contacts')
+    if labels.outcome is not None:     # an outcome without a failure mode clears it
+        data.outcome = labels.outcome.value
+        data.failure_mode = labels.failure_mode.value if labels.failure_mode else ''
+        replaced.append('outcome')
+    elif labels.failure_mode is not None:
+        data.failure_mode = labels.failure_mode.value
+        replaced.append('failure_mode')
+    instruction = next((t.text for t in labels.instructions if t.text.strip()), '')
+    if instruction:
+        data.instruction = instruction
+        replaced.append('instruction')
+    return tuple(replaced)
+
+
+def label_from_store(data: EpisodeData, taxonomy: Taxonomy, stop_ns: int) -> None:
+    """Use the best label set saved for the episode, if any; record where labels came from."""
+    chosen = choose_labels(data.reader.path.parent, data.episode_id, taxonomy,
+                           episode_uuid=data.meta.episode_uuid,
+                           events_taxonomy=data.meta.taxonomy)
+    provenance = chosen.provenance
+    if chosen.label_set is not None:
+        provenance = replace(provenance, replaced=apply_label_set(
+            data, chosen.label_set, taxonomy, stop_ns))
+    data.provenance = provenance
+    data.notes.extend(provenance.notes)

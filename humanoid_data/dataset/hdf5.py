@@ -3,9 +3,11 @@
 ::
 
     data/                      attrs: total, fps, robot, env_args (JSON), humanoid_data
+                               (JSON: version, config digest, taxonomy)
       demo_0/                  attrs: num_samples, episode_id, session, source_id,
                                source_path, source_verified, task, instruction,
-                               outcome, failure_mode, verdict, flags
+                               outcome, failure_mode, verdict, flags, labels_<field>
+                               and labels (where the labels came from: labels_provenance)
         actions                (N, J) operator command
         obs/<name>             numeric keys (observation.state -> state, ...), and
                                images (N, H, W, 3) uint8 / depth (N, H, W) uint16,
@@ -31,6 +33,7 @@ import numpy as np
 from humanoid_data import __version__
 from humanoid_data.dataset.checksums import write_file_checksum
 from humanoid_data.dataset.config import DatasetConfig
+from humanoid_data.dataset.labels_provenance import dataset_taxonomy, write_hdf5_provenance
 from humanoid_data.dataset.staging import IMAGES
 
 FILE = 'dataset.hdf5'
@@ -49,19 +52,22 @@ def write_hdf5(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
     path = out / FILE
     tmp = path.with_suffix('.tmp')
     names: list[str] = []
+    taxonomy = dataset_taxonomy([s for _, s in kept])
     with h5py.File(tmp, 'w') as h5:
         data = h5.create_group('data')
         for number, (stage, summary) in enumerate(kept):
             name = f'demo_{number}'
             names.append(name)
             _write_demo(data.create_group(name), stage, summary, config)
+            write_hdf5_provenance(data[name], summary, taxonomy)
         data.attrs['total'] = int(sum(int(s['frames']) for _, s in kept))
         data.attrs['fps'] = config.fps
         data.attrs['robot'] = kept[0][1]['robot'] if kept else ''
         data.attrs['env_args'] = json.dumps({'env_name': 'humanoid_data', 'type': 'ros2',
                                              'env_kwargs': {}})
         data.attrs['humanoid_data'] = json.dumps({'version': __version__,
-                                                  'config_digest': config.digest})
+                                                  'config_digest': config.digest,
+                                                  'taxonomy': taxonomy})
         mask = h5.create_group('mask')
         valid = names[9::10]
         train = [n for n in names if n not in valid]

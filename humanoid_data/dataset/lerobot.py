@@ -3,8 +3,11 @@
 Layout (docs/formats.md)::
 
     meta/info.json  meta/stats.json  meta/tasks.parquet
+    meta/subtasks.parquet                      the phases as subtasks (subtask_index)
+    meta/labels.json                           where every episode's labels came from
     meta/episodes/chunk-000/file-000.parquet   a row per episode, with its source_id and
-                                               source_path (the bag it came from)
+                                               source_path (the bag it came from) and its
+                                               labels provenance (labels/<field>)
     meta/humanoid_data_checksums.json          sha256 of every other file (validate)
     data/chunk-000/file-000.parquet            frames of many episodes, global index
     videos/<key>/chunk-000/file-NNN.mp4        episodes one after another, per camera,
@@ -34,6 +37,9 @@ import pyarrow.parquet as pq
 from humanoid_data import __version__
 from humanoid_data.dataset.checksums import MANIFEST, write_manifest
 from humanoid_data.dataset.config import DatasetConfig
+from humanoid_data.dataset.labels_provenance import (
+    LABELS_FILE, SUBTASKS_FILE, dataset_taxonomy, labels_summary, lerobot_columns,
+    subtask_index, subtask_names)
 from humanoid_data.dataset.lerobot_video import VIDEO_PATH, write_videos
 from humanoid_data.dataset.staging import IMAGES, LIDAR, write_json
 
@@ -70,18 +76,19 @@ def _merge_stats(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
             'mean': mean.tolist(), 'std': np.sqrt(var).tolist(), 'count': [int(total)]}
 
 
-def _tasks_table(tasks: list[str]) -> pa.Table:
-    """tasks.parquet as pandas writes a frame indexed by task (lerobot reads it so)."""
-    table = pa.table({'task_index': pa.array(range(len(tasks)), pa.int64()),
-                      'task': pa.array(tasks, pa.string())})
+def _index_table(name: str, values: list[str]) -> pa.Table:
+    """tasks/subtasks.parquet as pandas writes a frame indexed by text (lerobot reads so)."""
+    index = f'{name}_index'
+    table = pa.table({index: pa.array(range(len(values)), pa.int64()),
+                      name: pa.array(values, pa.string())})
     pandas_meta = {
-        'index_columns': ['task'],
+        'index_columns': [name],
         'column_indexes': [{'name': None, 'field_name': None, 'pandas_type': 'unicode',
                             'numpy_type': 'object', 'metadata': {'encoding': 'UTF-8'}}],
         'columns': [
-            {'name': 'task_index', 'field_name': 'task_index', 'pandas_type': 'int64',
+            {'name': index, 'field_name': index, 'pandas_type': 'int64',
              'numpy_type': 'int64', 'metadata': None},
-            {'name': 'task', 'field_name': 'task', 'pandas_type': 'unicode',
+            {'name': name, 'field_name': name, 'pandas_type': 'unicode',
              'numpy_type': 'object', 'metadata': None}],
         'creator': {'library': 'pyarrow', 'version': pa.__version__},
         'pandas_version': '2.2.0'}
@@ -91,8 +98,10 @@ def _tasks_table(tasks: list[str]) -> pa.Table:
 class _Packer:
     """Frames, episode rows, features and statistics of the kept episodes, in order."""
 
-    def __init__(self, out: Path, config: DatasetConfig, tasks: list[str]) -> None:
+    def __init__(self, out: Path, config: DatasetConfig, tasks: list[str],
+                 subtasks: list[str], taxonomy: str) -> None:
         self.out, self.config, self.tasks = out, config, tasks
+        self.subtasks, self.taxonomy = subtasks, taxonomy
         self.features: dict[str, Any] = {}
         self.stats_parts: dict[str, list] = {}
         self.rows: list[dict[str, Any]] = []
@@ -125,6 +134,8 @@ class _Packer:
         self.features.setdefault('observation.contact', {
             'dtype': 'float32', 'shape': [contact.shape[1]], 'names': summary['channels']})
         columns['phase_index'] = pa.array(frames['phase_index'].astype(np.int64))
+        columns['subtask_index'] = pa.array(subtask_index(
+            frames['phase_index'], summary['phase_names'], self.subtasks))
         flagged = np.zeros(n, dtype=np.int64)
         for name in frames.files:
             if name.startswith('valid:'):
@@ -136,8 +147,8 @@ class _Packer:
         columns['index'] = pa.array(np.arange(self.index, self.index + n, dtype=np.int64))
         columns['task_index'] = pa.array(np.full(n, self.tasks.index(summary['instruction']),
                                                  dtype=np.int64))
-        for key in ('observation.contact', 'phase_index', 'sync_flagged', 'timestamp',
-                    'frame_index', 'episode_index', 'index', 'task_index'):
+        for key in ('observation.contact', 'phase_index', 'subtask_index', 'sync_flagged',
+                    'timestamp', 'frame_index', 'episode_index', 'index', 'task_index'):
             values = np.asarray(columns[key].flatten() if key == 'observation.contact'
                                 else columns[key]).astype(np.float64)
             self._add_stats(key, values.reshape(n, -1), n)
@@ -169,7 +180,8 @@ class _Packer:
                     'flags': summary['flags'], 'source_episode': summary['episode_id'],
                     'source_session': summary['session'],
                     'source_id': summary['source_id'], 'source_path': summary['source_path'],
-                    'source_verified': summary['source_verified']})
+                    'source_verified': summary['source_verified'],
+                    **lerobot_columns(summary, self.taxonomy)})
         self.rows.append(row)
         _copy_sidecars(stage, self.out / 'humanoid_data' / f'episode_{ep_index:06d}', summary)
 
@@ -201,13 +213,13 @@ class _Packer:
         self.flush()
         for key, episodes in self.videos.items():
             write_videos(self.out, key, episodes, self.config)
-        for key in ('phase_index', 'sync_flagged', 'frame_index', 'episode_index', 'index',
-                    'task_index'):
+        for key in ('phase_index', 'subtask_index', 'sync_flagged', 'frame_index',
+                    'episode_index', 'index', 'task_index'):
             self.features[key] = {'dtype': 'int64', 'shape': [1], 'names': None}
         self.features['timestamp'] = {'dtype': 'float32', 'shape': [1], 'names': None}
         if self.rows:
-            pq.write_table(pa.Table.from_pylist(self.rows), self.out / 'meta' / 'episodes' /
-                           'chunk-000' / 'file-000.parquet')
+            pq.write_table(_typed_lists(pa.Table.from_pylist(self.rows)), self.out / 'meta' /
+                           'episodes' / 'chunk-000' / 'file-000.parquet')
         stats = {key: _merge_image_stats(parts) if isinstance(parts[0], dict)
                  else _merge_stats(parts) for key, parts in self.stats_parts.items()}
         write_json(self.out / 'meta' / 'stats.json', stats)
@@ -228,11 +240,15 @@ def write_lerobot(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
     (out / 'meta' / 'episodes' / 'chunk-000').mkdir(parents=True)
     # An episode without a task has an empty instruction: one task like any other.
     tasks = list(dict.fromkeys(summary['instruction'] for _, summary in kept))
-    packer = _Packer(out, config, tasks)
+    summaries = [summary for _, summary in kept]
+    subtasks, taxonomy = subtask_names(summaries), dataset_taxonomy(summaries)
+    packer = _Packer(out, config, tasks, subtasks, taxonomy)
     for ep_index, (stage, summary) in enumerate(kept):
         packer.add(ep_index, stage, summary)
     packer.finish()
-    pq.write_table(_tasks_table(tasks), out / 'meta' / 'tasks.parquet')
+    pq.write_table(_index_table('task', tasks), out / 'meta' / 'tasks.parquet')
+    pq.write_table(_index_table('subtask', subtasks), out / SUBTASKS_FILE)
+    write_json(out / LABELS_FILE, labels_summary(summaries, taxonomy))
     info = {
         'codebase_version': CODEBASE_VERSION, 'robot_type': kept[0][1]['robot'] if kept else '',
         'total_episodes': len(kept), 'total_frames': packer.index, 'total_tasks': len(tasks),
@@ -243,7 +259,7 @@ def write_lerobot(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
         'video_path': VIDEO_PATH if any(s['videos'] for _, s in kept) else None,
         'features': packer.features,
         'humanoid_data': {'version': __version__, 'config_digest': config.digest,
-                          'sidecars': 'humanoid_data/episode_NNNNNN/',
+                          'taxonomy': taxonomy, 'sidecars': 'humanoid_data/episode_NNNNNN/',
                           'checksums': MANIFEST},
     }
     (out / 'meta' / 'info.json').write_text(json.dumps(info, indent=1))
@@ -255,6 +271,14 @@ def write_lerobot(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
           'notes': s['notes']} for _, s in staged] + list(failed), indent=1))
     write_manifest(out)
     return info
+
+
+def _typed_lists(table: pa.Table) -> pa.Table:
+    """Lists that are empty in every row typed as lists of text, not of nulls."""
+    for i, column in enumerate(table.schema):
+        if column.type == pa.list_(pa.null()):
+            table = table.set_column(i, column.name, table[i].cast(pa.list_(pa.string())))
+    return table
 
 
 def _merge_image_stats(parts: list[dict[str, list]]) -> dict[str, list]:

@@ -11,7 +11,8 @@ Staged episode folder::
 
     episode.json        summary: ids, source id and path, whether the bag's checksums
                         were verified, task, instruction, outcome, verdict and reasons,
-                        frames, fps, per camera pixel stats and shape, keys and names
+                        frames, fps, per camera pixel stats and shape, keys and names,
+                        ``labels`` (where the labels came from) and the taxonomy in force
     frames.npz          per-frame columns (timeline, numeric keys, labels, validity)
     stamps.npz          per stream: stamp used, residual, valid (sidecar)
     labels.json         phase segments, contact intervals, disagreements, events
@@ -32,17 +33,21 @@ from typing import Any
 import numpy as np
 
 from humanoid_data import __version__
-from humanoid_data.bag.decode import ImageArray, PointCloudArray
+from humanoid_data.bag.decode import ImageArray
+from humanoid_data.bag.metadata import read_episode_yaml
 from humanoid_data.core.config import Modality
 from humanoid_data.core.contact_config import ContactConfig
 from humanoid_data.core.events import encode_event
 from humanoid_data.core.phases import Taxonomy
 from humanoid_data.dataset.config import DatasetConfig
 from humanoid_data.dataset.episode import EpisodeData, FramePlan, assemble
+from humanoid_data.dataset.labels_source import LabelOrigin, LabelProvenance, label_files
+from humanoid_data.dataset.lidar_scans import write_lidar
 from humanoid_data.dataset.sources import EpisodeSource, verify_source
-from humanoid_data.errors import HumanoidDataError
+from humanoid_data.errors import BagError, HumanoidDataError
 
 SUMMARY = 'episode.json'
+STAGE_LAYOUT = 2          # of the staged files: a change stages every episode again
 LIDAR = 'lidar.h5'
 IMAGES = 'images.h5'      # depth (both formats) and, for HDF5, the camera images
 
@@ -61,16 +66,28 @@ def write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(value, indent=1, default=_plain))
 
 
+def _label_id(episode_dir: Path) -> str:
+    """The id the episode's label sets are saved under (episode.yaml's, else the folder's)."""
+    try:
+        meta = read_episode_yaml(episode_dir)
+    except BagError:
+        meta = None
+    return (meta.episode_id if meta else '') or episode_dir.name
+
+
 def episode_key(episode_dir: Path, config: DatasetConfig, fmt: str) -> str:
     """Resume key: the folder, its files (names, sizes, times), the settings and the format.
 
-    The folder's own path is in it, so two copies of a bag never share a staging folder.
+    The folder's own path is in it, so two copies of a bag never share a staging folder;
+    the episode's label files under ``<session>/labels/`` are in it, so saving labels
+    stages the episode again.
     """
-    h = hashlib.sha256(f'{fmt}/{config.digest}/{__version__}/{episode_dir.resolve()}'.encode())
-    for path in sorted(episode_dir.iterdir()):
-        if path.is_file():
-            stat = path.stat()
-            h.update(f'{path.name}:{stat.st_size}:{stat.st_mtime_ns}'.encode())
+    h = hashlib.sha256(f'{fmt}/{config.digest}/{__version__}/{STAGE_LAYOUT}/'
+                       f'{episode_dir.resolve()}'.encode())
+    files = [p for p in sorted(episode_dir.iterdir()) if p.is_file()]
+    for path in files + label_files(episode_dir.parent, _label_id(episode_dir)):
+        stat = path.stat()
+        h.update(f'{path.parent.name}/{path.name}:{stat.st_size}:{stat.st_mtime_ns}'.encode())
     return h.hexdigest()[:20]
 
 
@@ -200,48 +217,6 @@ def _write_images(data: EpisodeData, plan: FramePlan, path: Path) -> None:
             dataset[frame] = pixels
 
 
-def _write_lidar(data: EpisodeData, plan: FramePlan, config: DatasetConfig,
-                 path: Path) -> int:
-    """Crop each scan the frames use, voxel-downsample it (open3d), append it to ``path``.
-
-    Returns the number of points kept.
-
-    Layout: ``points`` (P, 3) float32 of all scans one after another, ``offsets`` (S + 1,)
-    where scan s is ``points[offsets[s]:offsets[s + 1]]``, ``scan_index`` (S,) the scan's
-    index in the bag, ``frame_scan`` (frames,) which stored scan each frame uses.
-    """
-    import h5py
-    import open3d as o3d
-    low, high = np.array(config.lidar.crop_min), np.array(config.lidar.crop_max)
-    wanted = sorted(set(int(i) for i in plan.index))
-    with h5py.File(path, 'w') as h5:
-        points = h5.create_dataset('points', shape=(0, 3), maxshape=(None, 3),
-                                   dtype=np.float32, chunks=(8192, 3), compression='gzip')
-        offsets, stored = [0], []
-        for index, cloud in data.reader.read(plan.topic, set(wanted)):
-            assert isinstance(cloud, PointCloudArray)
-            xyz = np.stack([cloud.points[c].astype(np.float64) for c in ('x', 'y', 'z')], 1)
-            # The crop box as a mask (NaN fails it) before open3d sees the points: building
-            # its point cloud is the costly step, and most of a scan is outside the box.
-            inside = xyz[np.all((xyz >= low) & (xyz <= high), axis=1)]
-            pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(inside))
-            kept = np.asarray(pcd.voxel_down_sample(config.lidar.voxel_m).points,
-                              dtype=np.float32)
-            points.resize(offsets[-1] + len(kept), axis=0)
-            points[offsets[-1]:] = kept
-            offsets.append(offsets[-1] + len(kept))
-            stored.append(index)
-        h5.create_dataset('offsets', data=np.array(offsets, dtype=np.int64))
-        h5.create_dataset('scan_index', data=np.array(stored, dtype=np.int64))
-        position = {scan: i for i, scan in enumerate(stored)}
-        h5.create_dataset('frame_scan', data=np.array(
-            [position.get(int(i), -1) for i in plan.index], dtype=np.int64))
-        h5.attrs['voxel_m'] = config.lidar.voxel_m
-        h5.attrs['crop_min'] = config.lidar.crop_min
-        h5.attrs['crop_max'] = config.lidar.crop_max
-    return offsets[-1]
-
-
 def stage_episode(source: EpisodeSource, staging: Path, config: DatasetConfig,
                   taxonomy: Taxonomy, contact_config: ContactConfig,
                   fmt: str) -> dict[str, Any]:
@@ -262,8 +237,10 @@ def stage_episode(source: EpisodeSource, staging: Path, config: DatasetConfig,
         'source_path': source.path, 'source_verified': verified,
         'session': data.session, 'episode_id': data.episode_id,
         'task': data.task, 'instruction': data.instruction, 'operator': meta.operator,
-        'outcome': meta.outcome or None, 'failure_mode': meta.failure_mode or None,
+        'outcome': data.outcome or None, 'failure_mode': data.failure_mode or None,
         'tags': list(meta.tags), 'taxonomy': meta.taxonomy or taxonomy.version,
+        'dataset_taxonomy': taxonomy.version, 'labels': (data.provenance or LabelProvenance(
+            LabelOrigin.BAG_EVENTS, meta.taxonomy or taxonomy.version)).to_json(),
         'robot': data.reader.suite.robot, 'fps': config.fps, 'frames': data.frame_count,
         'start_ns': int(data.instants_ns[0]) if data.frame_count else None,
         'verdict': data.quality.verdict, 'flags': data.quality.flags,
@@ -300,7 +277,7 @@ def _stage_frames(data: EpisodeData, staging: Path, config: DatasetConfig, fmt: 
     })
     for plan in data.frames:
         if plan.modality == Modality.LIDAR:
-            if not _write_lidar(data, plan, config, staging / LIDAR):
+            if not write_lidar(data, plan, config, staging / LIDAR):
                 summary['notes'].append(f'{plan.topic}: every scan is empty inside the '
                                         'lidar crop box (dataset.yaml lidar.crop_min/max)')
         elif plan.modality == Modality.DEPTH or fmt == 'hdf5':

@@ -1,5 +1,8 @@
 """Check a converted dataset: checksums, structure, indices, timestamps, videos, labels.
 
+Labels: phase indices against the segment tables, subtasks against the phases, and every
+episode's labels provenance (a known source, its taxonomy the dataset's or flagged).
+
 ``validate(path)`` returns the list of problems (empty when the dataset is sound). A
 LeRobot v3 folder (meta/info.json) and an HDF5 file (or a folder holding
 ``dataset.hdf5``) are both understood. Every file's bytes are checked against the
@@ -16,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from humanoid_data.dataset.checksums import check_file_checksum, check_manifest
+from humanoid_data.dataset.labels_provenance import (
+    check_episode_subtasks, check_hdf5_labels, check_lerobot_labels, read_subtasks)
 
 #: What pyarrow, PyAV and h5py raise on a damaged file (their errors derive from these).
 UNREADABLE = (OSError, ValueError, KeyError, TypeError, IndexError)
@@ -70,9 +75,11 @@ def _lerobot_structure(root: Path, info: dict) -> list[str]:
         return problems + ['meta/episodes or data parquet files missing']
     episodes = [row for f in episodes_files for row in pq.read_table(f).to_pylist()]
     data: dict[str, list[np.ndarray]] = {}
+    wanted = ['index', 'episode_index', 'frame_index', 'timestamp', 'phase_index',
+              'task_index', 'subtask_index']
     for f in data_files:
-        table = pq.read_table(f, columns=['index', 'episode_index', 'frame_index',
-                                          'timestamp', 'phase_index', 'task_index'])
+        present = set(pq.read_schema(f).names)     # subtask_index may be missing
+        table = pq.read_table(f, columns=[c for c in wanted if c in present])
         for column in table.column_names:
             data.setdefault(column, []).append(table[column].to_numpy())
     columns = {k: np.concatenate(v) for k, v in data.items()}
@@ -92,8 +99,11 @@ def _lerobot_structure(root: Path, info: dict) -> list[str]:
         if feature['dtype'] in ('float32', 'video') and key not in stats:
             problems.append(f'meta/stats.json: no statistics for {key}')
     problems.extend(_tasks(root, episodes, columns['task_index']))
+    problems.extend(check_lerobot_labels(root, info, episodes))
+    subtask_problems, subtasks = read_subtasks(root, info, columns.get('subtask_index'))
+    problems.extend(subtask_problems)
     for episode in episodes:
-        problems.extend(_episode(root, info, episode, columns, fps))
+        problems.extend(_episode(root, info, episode, columns, fps, subtasks))
     return problems
 
 
@@ -121,7 +131,7 @@ def _tasks(root: Path, episodes: list[dict], task_index: np.ndarray) -> list[str
 
 
 def _episode(root: Path, info: dict, episode: dict, columns: dict[str, np.ndarray],
-             fps: float) -> list[str]:
+             fps: float, subtasks: list[str] | None) -> list[str]:
     problems = []
     index = episode['episode_index']
     lo, hi = episode['dataset_from_index'], episode['dataset_to_index']
@@ -141,9 +151,13 @@ def _episode(root: Path, info: dict, episode: dict, columns: dict[str, np.ndarra
     if not labels_file.is_file():
         problems.append(f'{where}: sidecar {labels_file.relative_to(root)} missing')
     else:
-        problems.extend(_labels(where, json.loads(labels_file.read_text()),
-                                json.loads((sidecar / 'episode.json').read_text()),
+        summary = json.loads((sidecar / 'episode.json').read_text())
+        problems.extend(_labels(where, json.loads(labels_file.read_text()), summary,
                                 columns['phase_index'][lo:hi], fps))
+        if subtasks is not None:
+            problems.extend(check_episode_subtasks(
+                where, subtasks, columns['subtask_index'][lo:hi],
+                columns['phase_index'][lo:hi], summary['phase_names']))
     for key, feature in info['features'].items():
         if feature['dtype'] != 'video':
             continue
@@ -160,13 +174,13 @@ def _labels(where: str, labels: dict, summary: dict, phase_index: np.ndarray,
     names = summary['phase_names']
     if len(phase_index) and (phase_index.max() >= len(names) or phase_index.min() < -1):
         problems.append(f'{where}: phase_index outside -1..{len(names) - 1}')
-    start = summary.get('start_ns') or 0
+    # The frames' instants as the converter's timeline makes them (core.sync.timeline).
+    instants = (summary.get('start_ns') or 0) + np.round(
+        np.arange(len(phase_index)) * (1e9 / fps)).astype(np.int64)
     for segment in labels['phase_segments']:
         if segment['name'] not in names:
             continue
-        k0 = int(np.ceil((segment['begin_ns'] - start) * fps / 1e9))
-        k1 = int(np.ceil((segment['end_ns'] - start) * fps / 1e9))
-        inside = phase_index[max(k0, 0):max(min(k1, len(phase_index)), 0)]
+        inside = phase_index[(instants >= segment['begin_ns']) & (instants < segment['end_ns'])]
         if len(inside) and not np.all(inside == names.index(segment['name'])):
             problems.append(f'{where}: phase_index disagrees with segment '
                             f'{segment["name"]} ({segment["source"]})')
@@ -243,4 +257,5 @@ def _hdf5_structure(path: Path) -> list[str]:
         masked = {m.decode() for key in ('train', 'valid') for m in h5['mask'][key][()]}
         if masked != set(demos):
             problems.append(f'{path}: mask/train + mask/valid do not cover every demo')
+        problems.extend(check_hdf5_labels(path, h5['data']))
     return problems

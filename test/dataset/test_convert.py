@@ -267,3 +267,26 @@ def test_receive_time_alignment_is_an_option(recorded, tmp_path):
     summary = json.loads((out / 'humanoid_data' / 'episode_000000' / 'episode.json')
                          .read_text())
     assert any('/imu: aligned on receive time' in n for n in summary['notes'])
+
+
+def test_lerobot_phases_are_subtasks_and_labels_come_from_the_bag(recorded, tmp_path):
+    import pandas as pd
+    out = tmp_path / 'lerobot'
+    run_convert(recorded, [recorded[1]], out, 'lerobot')
+    assert validate(out) == []
+    table = pq.read_table(out / 'data' / 'chunk-000' / 'file-000.parquet')
+    phase, subtask = table['phase_index'].to_numpy(), table['subtask_index'].to_numpy()
+    subtasks = pd.read_parquet(out / 'meta' / 'subtasks.parquet')    # as lerobot reads it
+    rows = pq.read_table(out / 'meta' / 'episodes' / 'chunk-000' / 'file-000.parquet')
+    names = [json.loads((out / 'humanoid_data' / f'episode_{i:06d}' / 'episode.json')
+                        .read_text())['phase_names'] for i in range(2)]
+    for row in rows.to_pylist():
+        lo, hi = row['dataset_from_index'], row['dataset_to_index']
+        expected = [names[row['episode_index']][p] if p >= 0 else '' for p in phase[lo:hi]]
+        assert [subtasks.iloc[s].name for s in subtask[lo:hi]] == expected
+        assert (row['labels/source'], row['labels/annotator'], row['labels/revision']) == (
+            'bag_events', '', 0)
+        assert json.loads(row['labels/agreement']) is None
+    assert (phase == -1).any() and set(subtask[phase == -1].tolist()) == {0}
+    summary = json.loads((out / 'meta' / 'labels.json').read_text())
+    assert summary['sources'] == {'bag_events': 2}
