@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ctypes
+import hashlib
 from functools import partial
 import json
 import multiprocessing
@@ -228,7 +229,8 @@ def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Pat
     out.mkdir(parents=True, exist_ok=True)
     result = ConvertResult(sources={s.name: s for s in found})
     staged: dict[str, tuple[Path, dict[str, Any]]] = {}
-    todo = _plan(found, out / '.staging' / fmt, config, fmt, staged, result, on_progress)
+    todo = _plan(found, out / '.staging' / fmt, config, fmt, staged, result, on_progress,
+                 settings_digest(taxonomy_path, contact_path))
     args = (str(config_path), str(taxonomy_path), str(contact_path), fmt)
     if jobs <= 1:      # in this process, one after another (no deadline: for debugging)
         outcomes: Iterator[tuple[EpisodeSource, Path, Outcome]] = (
@@ -267,9 +269,17 @@ def _pack(out: Path, fmt: str, ordered: list[tuple[Path, dict[str, Any]]],
     return write_hdf5(out, ordered, config)
 
 
+def settings_digest(*paths: Path) -> str:
+    """A digest of the files the labels depend on (taxonomy, contact thresholds)."""
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(Path(path).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _plan(found: list[EpisodeSource], staging_root: Path, config: DatasetConfig, fmt: str,
           staged: dict[str, tuple[Path, dict[str, Any]]], result: ConvertResult,
-          on_progress: Callable[[str, str], None]) -> Todo:
+          on_progress: Callable[[str, str], None], settings: str = '') -> Todo:
     """Refuse unfinished episodes, reuse staged ones; return what remains to stage."""
     todo: Todo = []
     for source in found:
@@ -282,7 +292,7 @@ def _plan(found: list[EpisodeSource], staging_root: Path, config: DatasetConfig,
             on_progress(str(episode), 'failed')
             continue
         stage = staging_root / f'{episode.parent.name}__{episode.name}__' \
-                               f'{episode_key(episode, config, fmt)}'
+                               f'{episode_key(episode, config, fmt, settings)}'
         if (stage / SUMMARY).is_file():
             summary = json.loads((stage / SUMMARY).read_text())
             # The same bag found under another source argument: its path is the new one.

@@ -26,7 +26,7 @@ from humanoid_data.core.quality import QualityReport, assess
 from humanoid_data.core.sync import Alignment, Policy, align, timeline
 from humanoid_data.dataset.config import DatasetConfig, StreamPlan
 from humanoid_data.dataset.episode_labels import (
-    flag_provenance, label_episode, label_from_store, resolve_task)
+    apply_verdict, flag_provenance, label_episode, label_from_store, resolve_task)
 from humanoid_data.dataset.labels_source import LabelProvenance
 
 
@@ -73,6 +73,7 @@ class EpisodeData:
     quality: QualityReport = field(default_factory=QualityReport)
     notes: list[str] = field(default_factory=list)
     provenance: LabelProvenance | None = None     # where the labels came from
+    label_verdict: tuple[str, str, str] | None = None   # a person's (verdict, reason, who)
 
     @property
     def frame_count(self) -> int:
@@ -187,6 +188,7 @@ def _build(reader: EpisodeReader, config: DatasetConfig, taxonomy: Taxonomy,
     label_episode(data, definition, contact_config, stop_ns)
     label_from_store(data, taxonomy, stop_ns)     # the best label set saved, if any
     _assess(data, config, missing_required, residuals_ms)
+    apply_verdict(data)
     for stream in silent:
         data.quality.rejected.append(f'required stream {stream} has no messages '
                                      f'(dataset.yaml streams.{stream}.required = true)')

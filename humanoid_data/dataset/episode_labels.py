@@ -25,8 +25,8 @@ from humanoid_data.core.intervals import Interval, intervals_from_events
 from humanoid_data.core.labels import (
     Segment, auto_segments, contact_disagreements, contact_flags, phase_index, phase_segments)
 from humanoid_data.core.phases import TaskDef, Taxonomy
-from humanoid_data.dataset.labels_source import choose_labels
-from humanoid_data.labels.model import LabelSet
+from humanoid_data.dataset.labels_source import LabelOrigin, choose_labels
+from humanoid_data.labels.model import LabelSet, Verdict
 
 if TYPE_CHECKING:
     from humanoid_data.dataset.episode import EpisodeData
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 #: that names no task (its task and instruction are empty, never a default).
 NO_EPISODE_YAML = 'no_episode_yaml'
 NO_TASK_LABEL = 'no_task_label'
+#: Quality flag of an episode a person flagged in its label set.
+LABEL_FLAG = 'flagged_by_annotator'
 
 
 def resolve_task(meta: EpisodeMeta, taxonomy: Taxonomy) -> tuple[str, str, TaskDef | None]:
@@ -171,3 +173,24 @@ def label_from_store(data: EpisodeData, taxonomy: Taxonomy, stop_ns: int) -> Non
             data, chosen.label_set, taxonomy, stop_ns))
     data.provenance = provenance
     data.notes.extend(provenance.notes)
+    verdict = chosen.label_set.verdict if chosen.label_set is not None else None
+    if verdict is not None and provenance.source in (LabelOrigin.ADJUDICATED,
+                                                     LabelOrigin.ANNOTATOR):
+        data.label_verdict = (verdict.value, verdict.reason, provenance.annotator)
+
+
+def apply_verdict(data: EpisodeData) -> None:
+    """A person's verdict on the episode: ``reject`` rejects it, ``flag`` flags it.
+
+    Only human verdicts count (an annotator's or the adjudicated set's); the pre-labels'
+    verdict only restates the quality figures the gates already judge.
+    """
+    if data.label_verdict is None:
+        return
+    value, reason, who = data.label_verdict
+    if value == Verdict.REJECT.value:
+        data.quality.rejected.append(f'rejected by {who}: {reason} (labels/{data.episode_id}/'
+                                     f'{who}.json verdict)')
+    elif value == Verdict.FLAG.value:
+        data.quality.flags.append(LABEL_FLAG)
+        data.notes.append(f'flagged by {who}: {reason}')

@@ -75,14 +75,16 @@ def _label_id(episode_dir: Path) -> str:
     return (meta.episode_id if meta else '') or episode_dir.name
 
 
-def episode_key(episode_dir: Path, config: DatasetConfig, fmt: str) -> str:
+def episode_key(episode_dir: Path, config: DatasetConfig, fmt: str,
+                settings: str = '') -> str:
     """Resume key: the folder, its files (names, sizes, times), the settings and the format.
 
     The folder's own path is in it, so two copies of a bag never share a staging folder;
     the episode's label files under ``<session>/labels/`` are in it, so saving labels
-    stages the episode again.
+    stages the episode again; ``settings`` (a digest of the taxonomy and contact files)
+    too, so an episode staged under another guideline is staged again.
     """
-    h = hashlib.sha256(f'{fmt}/{config.digest}/{__version__}/{STAGE_LAYOUT}/'
+    h = hashlib.sha256(f'{fmt}/{config.digest}/{__version__}/{STAGE_LAYOUT}/{settings}/'
                        f'{episode_dir.resolve()}'.encode())
     files = [p for p in sorted(episode_dir.iterdir()) if p.is_file()]
     for path in files + label_files(episode_dir.parent, _label_id(episode_dir)):

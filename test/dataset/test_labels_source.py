@@ -303,6 +303,27 @@ def test_a_set_of_another_taxonomy_is_not_used_silently(recorded, tmp_path):
     assert any('skipped' in n and OLD_TAXONOMY in n for n in report['notes'])
 
 
+@pytest.mark.parametrize(('verdict', 'reason'), [('reject', 'the cube was already held'),
+                                               ('flag', 'wrist camera fogged')])
+def test_a_persons_verdict_rejects_or_flags_the_episode(recorded, tmp_path, verdict, reason):
+    from dataclasses import replace
+    session = session_copy(recorded, tmp_path)
+    store = LabelStore(session)
+    store.save(replace(label_set('ann'), verdict=Choice(verdict, reason=reason)))
+    prelabel = replace(label_set('prelabel'), verdict=Choice('reject', reason='machine says'))
+    out = tmp_path / 'out'
+    result = convert_with(recorded[1], [session], out, 'hdf5')
+    if verdict == 'reject':
+        [(name, reasons)] = result.rejected.items()
+        assert any('rejected by ann' in r and reason in r for r in reasons)
+    else:
+        assert result.flagged and not result.rejected
+    store.save(replace(label_set('ann'), verdict=Choice('keep')))
+    store.save(prelabel)       # a machine verdict is not a person's: it changes nothing
+    result = convert_with(recorded[1], [session], tmp_path / 'again', 'hdf5')
+    assert not result.rejected
+
+
 def rewrite(path: Path, change) -> None:
     pq.write_table(change(pq.read_table(path)), path)
 
