@@ -303,8 +303,10 @@ def test_a_set_of_another_taxonomy_is_not_used_silently(recorded, tmp_path):
     assert any('skipped' in n and OLD_TAXONOMY in n for n in report['notes'])
 
 
-@pytest.mark.parametrize(('verdict', 'reason'), [('reject', 'the cube was already held'),
-                                               ('flag', 'wrist camera fogged')])
+@pytest.mark.parametrize(('verdict', 'reason'), [
+    ('reject', 'the cube was already held'),
+    ('flag', 'wrist camera fogged'),
+])
 def test_a_persons_verdict_rejects_or_flags_the_episode(recorded, tmp_path, verdict, reason):
     from dataclasses import replace
     session = session_copy(recorded, tmp_path)
