@@ -27,7 +27,7 @@ from humanoid_data.core.yaml_file import read_yaml
 from humanoid_data.errors import ConfigError, HumanoidDataError, LabelError
 from humanoid_data.labels.adjudicate import (
     DEFAULT_TOLERANCE_NS, Decision, Proposal, propose, settle)
-from humanoid_data.labels.assignments import load_assignments, plan, review_queue
+from humanoid_data.labels.assignments import load_assignments, plan, review_queue, save_plan
 from humanoid_data.labels.gold import freeze_gold
 from humanoid_data.labels.model import Role
 from humanoid_data.labels.prelabel import PRELABEL, prelabel_episode, uncertainty
@@ -206,6 +206,16 @@ def _run_assign(args: argparse.Namespace) -> int:
         labelled[key] = [w for w, ls in sets.items()
                          if ls.role in (Role.ANNOTATOR, Role.REVIEWER)]
     assignments = plan(config, review_queue(scores), labelled)
+    if args.save:
+        stores = {store.session_dir.name: store for store, _ in _episodes(args.sessions)}
+        for name, store in sorted(stores.items()):
+            mine = [a for a in assignments if a.episode.split('/', 1)[0] == name]
+            try:
+                written = save_plan(store.root, config, mine)
+            except OSError as err:
+                raise LabelError(f'{store.root}: cannot save the assignments: '
+                                 f'{err.strerror or err}') from err
+            print(f'saved {len(mine)} assignments: {written}', file=sys.stderr)
     body = {'blind': config.blind, 'show_prelabels': config.show_prelabels,
             'assignments': [a._asdict() for a in assignments]}
     if args.json:
@@ -274,6 +284,9 @@ def add_parsers(verbs: Any) -> None:
     assign.add_argument('sessions', nargs='+', metavar='SESSION')
     assign.add_argument('--config', required=True, help='assignment YAML')
     assign.add_argument('--json', action='store_true')
+    assign.add_argument('--save', action='store_true',
+                        help='write each session\'s plan to <session>/labels/assignments.yaml; '
+                             'from then on only its annotators may save labels there')
     assign.set_defaults(run=_run_assign)
     qa = verbs.add_parser('qa', help='agreement of annotators and pre-labels, scores on gold')
     qa.add_argument('sessions', nargs='+', metavar='SESSION')

@@ -13,14 +13,21 @@ fraction of already-labelled episodes goes back for a second, audit pass::
 
 ``plan`` spreads episodes over annotators evenly and deterministically (the seed), in
 the order of the review queue: episodes whose pre-labels are least certain first.
+``assign --save`` writes each session's share of the plan to
+``<session>/labels/assignments.yaml``; from then on only its annotators may save labels
+for that session.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, NamedTuple, Sequence
+
+import yaml
 
 from humanoid_data.core.checks import check_int, check_mapping, check_number
 from humanoid_data.core.yaml_file import read_yaml
@@ -143,6 +150,38 @@ def plan(config: AssignmentConfig, queue: Sequence[str],
             load[free[0]] += 1
             out.append(Assignment(episode, free[0], True))
     return out
+
+
+def save_plan(labels_dir: Path, config: AssignmentConfig,
+              assignments: Sequence[Assignment]) -> Path:
+    """Write a session's plan to ``labels_dir/assignments.yaml``, atomically.
+
+    The file names the session's annotators: once it exists, the label store refuses
+    labels from anyone else (a typo in a name would otherwise start a new, unseen set).
+
+    Returns:
+        The file written.
+
+    Raises:
+        OSError: The file cannot be written (nothing is left half-written).
+
+    """
+    path = labels_dir / 'assignments.yaml'
+    body = {'annotators': list(config.annotators), 'per_episode': config.per_episode,
+            'blind': config.blind, 'show_prelabels': config.show_prelabels,
+            'assignments': [a._asdict() for a in assignments]}
+    labels_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=labels_dir, prefix='.assignments.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as stream:
+            yaml.safe_dump(body, stream, sort_keys=False)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _least_loaded(order: Sequence[str], load: Mapping[str, int],

@@ -15,38 +15,26 @@ writes nothing outside ``<session>/labels/``; the bags are never touched.
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 import re
-import tempfile
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Callable
 
 from humanoid_data.core.checks import short_repr
-from humanoid_data.errors import LabelError
+from humanoid_data.core.yaml_file import read_yaml
+from humanoid_data.errors import ConfigError, LabelError
 from humanoid_data.labels.codec import decode_label_set, encode_label_set
+from humanoid_data.labels.label_file import (
+    MAX_LABEL_FILE_BYTES, Revision, exclusive_lock, read_label_file, write_atomically)
 from humanoid_data.labels.model import SCHEMA, LabelSet, Role
 
 #: The annotator name of the adjudicated set, whose file is ``adjudicated.json``.
 ADJUDICATED = 'adjudicated'
 #: The folder of frozen gold sets, beside the episodes' folders: never an episode id.
 GOLD = 'gold'
-#: A label file larger than this is refused unread (one revision is a few kB).
-MAX_LABEL_FILE_BYTES = 64 << 20
+#: The session's assignment file: its annotators are the only ones whose labels are taken.
+ROSTER = 'assignments.yaml'
 _SAFE_NAME = re.compile(r'[A-Za-z0-9_\-][A-Za-z0-9_.\-]*')
-_FILE_KEYS = {'schema', 'revisions'}
-_REVISION_KEYS = {'revision', 'saved_at', 'note', 'label_set'}
-
-
-class Revision(NamedTuple):
-    """One saved revision of a label set: its number, when (ISO-8601 UTC) and why."""
-
-    revision: int
-    saved_at: str
-    note: str
 
 
 def _utc_now() -> datetime:
@@ -96,6 +84,34 @@ class LabelStore:
         """
         return self.folder(episode_id) / f'{check_name(annotator, "annotator")}.json'
 
+    def roster(self) -> tuple[str, ...] | None:
+        """The annotators of the session's assignment file; None when it has none.
+
+        Raises:
+            LabelError: The file is damaged.
+
+        """
+        path = self.root / ROSTER
+        if not path.is_file():
+            return None
+        try:
+            data = read_yaml(path, 'assignments')
+        except ConfigError as err:
+            raise LabelError(str(err)) from err
+        names = data.get('annotators') if isinstance(data, dict) else None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise LabelError(f'{path}: annotators: expected a list of names')
+        return tuple(names)
+
+    def _check_roster(self, label_set: LabelSet, path: Path) -> None:
+        """A person's labels must come from someone the assignments name (when any do)."""
+        names = self.roster()
+        if names is None or label_set.role not in (Role.ANNOTATOR, Role.REVIEWER):
+            return
+        if label_set.annotator not in names:
+            raise LabelError(f'{path}: annotator: {label_set.annotator!r} is not one of the '
+                             f'annotators of {self.root / ROSTER} ({", ".join(names)})')
+
     def save(self, label_set: LabelSet, *, note: str = '') -> int:
         """Append ``label_set`` as a new revision of its (episode, annotator) file.
 
@@ -122,17 +138,18 @@ class LabelStore:
             raise LabelError(f'{path}: note must be text, got {short_repr(note)}')
         if not self.session_dir.is_dir():
             raise LabelError(f'{self.session_dir}: no such session folder')
+        self._check_roster(label_set, path)
         encoded = encode_label_set(label_set)
         decode_label_set(encoded, f'{path} (new revision)')   # what is saved must load
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with _exclusive_lock(path.with_name(f'.{label_set.annotator}.lock')):
-                revisions = _read_file(path)[0] if path.exists() else []
+            with exclusive_lock(path.with_name(f'.{label_set.annotator}.lock')):
+                revisions = read_label_file(path)[0] if path.exists() else []
                 number = len(revisions) + 1
                 revisions.append({'revision': number,
                                   'saved_at': self._clock().astimezone(timezone.utc).isoformat(),
                                   'note': note, 'label_set': encoded})
-                _write_atomically(path, {'schema': SCHEMA, 'revisions': revisions})
+                write_atomically(path, {'schema': SCHEMA, 'revisions': revisions})
         except OSError as err:
             raise LabelError(f'{path}: cannot save labels: {err.strerror or err}') from err
         return number
@@ -145,7 +162,7 @@ class LabelStore:
 
         """
         path = self.path(episode_id, annotator)
-        sets = _read_file(path)[1]
+        sets = read_label_file(path)[1]
         if revision is None:
             return sets[-1][1]
         if isinstance(revision, bool) or not isinstance(revision, int) \
@@ -161,7 +178,7 @@ class LabelStore:
             LabelError: No such file, or the file is damaged or too large.
 
         """
-        return [info for info, _ in _read_file(self.path(episode_id, annotator))[1]]
+        return [info for info, _ in read_label_file(self.path(episode_id, annotator))[1]]
 
     def annotators(self, episode_id: str) -> list[str]:
         """Return the names with a label file for ``episode_id`` (``adjudicated`` included)."""
@@ -186,109 +203,6 @@ class LabelStore:
 
         """
         return {name: self.load(episode_id, name) for name in self.annotators(episode_id)}
-
-
-def _read_file(path: Path) -> tuple[list[dict[str, Any]], list[tuple[Revision, LabelSet]]]:
-    """The revisions of a label file as stored, and each one checked and decoded."""
-    document = _read_json(path)
-    if not isinstance(document, dict):
-        raise LabelError(f'{path}: expected a JSON object, got {short_repr(document)}')
-    unknown = sorted((k for k in document if k not in _FILE_KEYS), key=repr)
-    if unknown:
-        raise LabelError(f'{path}: unknown key {short_repr(unknown[0])}; allowed: '
-                         f'{", ".join(sorted(_FILE_KEYS))}')
-    if document.get('schema') != SCHEMA:
-        raise LabelError(f'{path}: schema: expected {SCHEMA!r}, '
-                         f'got {short_repr(document.get("schema"))}')
-    revisions = document.get('revisions')
-    if not isinstance(revisions, list) or not revisions:
-        raise LabelError(f'{path}: revisions: expected a non-empty list, '
-                         f'got {short_repr(revisions)}')
-    return revisions, [_check_revision(raw, i, path) for i, raw in enumerate(revisions)]
-
-
-def _check_revision(raw: object, index: int, path: Path) -> tuple[Revision, LabelSet]:
-    where = f'{path}: revisions[{index}]'
-    if not isinstance(raw, dict) or set(raw) != _REVISION_KEYS:
-        raise LabelError(f'{where}: expected an object with exactly the keys '
-                         f'{", ".join(sorted(_REVISION_KEYS))}, got {short_repr(raw)}')
-    number = raw['revision']
-    if isinstance(number, bool) or not isinstance(number, int) or number != index + 1:
-        raise LabelError(f'{where}.revision: expected {index + 1}, '
-                         f'got {short_repr(number)}')
-    if not isinstance(raw['note'], str):
-        raise LabelError(f'{where}.note: expected text, got {short_repr(raw["note"])}')
-    saved_at = raw['saved_at']
-    try:
-        stamp = datetime.fromisoformat(saved_at) if isinstance(saved_at, str) else None
-    except ValueError:
-        stamp = None
-    if stamp is None or stamp.utcoffset() is None:
-        raise LabelError(f'{where}.saved_at: expected an ISO-8601 time with its UTC offset, '
-                         f'got {short_repr(saved_at)}')
-    label_set = decode_label_set(raw['label_set'], f'{path} (revision {index + 1})')
-    if f'{label_set.annotator}.json' != path.name \
-            or label_set.episode.episode_id != path.parent.name:
-        raise LabelError(f'{where}.label_set: holds the labels of {label_set.annotator!r} '
-                         f'for {label_set.episode.episode_id!r}, not those this file is for')
-    return Revision(index + 1, saved_at, raw['note']), label_set
-
-
-def _read_json(path: Path) -> object:
-    """The parsed file, refused unread beyond ``MAX_LABEL_FILE_BYTES``."""
-    try:
-        with path.open('rb') as stream:
-            size = os.fstat(stream.fileno()).st_size
-            data = b'' if size > MAX_LABEL_FILE_BYTES else stream.read(MAX_LABEL_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise LabelError(f'{path}: no such label file') from None
-    except OSError as err:
-        raise LabelError(f'{path}: cannot read labels: {err.strerror or err}') from err
-    if size > MAX_LABEL_FILE_BYTES or len(data) > MAX_LABEL_FILE_BYTES:
-        raise LabelError(f'{path}: larger than the limit of {MAX_LABEL_FILE_BYTES} bytes '
-                         f'(64 MiB) for a label file')
-    try:
-        return json.loads(data.decode('utf-8'), parse_constant=_no_constant)
-    except (ValueError, RecursionError) as err:   # UnicodeDecodeError is a ValueError
-        raise LabelError(f'{path}: not a JSON label file: {err}') from None
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f'{name} is not a number a label file may hold')
-
-
-@contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if needed) inside a ``with``."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)   # closing the only descriptor releases the lock
-
-
-def _write_atomically(path: Path, document: dict[str, Any]) -> None:
-    """Replace ``path`` by ``document`` durably; a failure leaves no temporary file."""
-    try:
-        text = json.dumps(document, ensure_ascii=False, allow_nan=False, indent=1)
-    except ValueError as err:
-        raise LabelError(f'{path}: cannot be written as JSON: {err}') from None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 __all__ = ['ADJUDICATED', 'GOLD', 'MAX_LABEL_FILE_BYTES', 'LabelStore', 'Revision',

@@ -73,6 +73,23 @@ def test_assign_spreads_the_episodes_and_writes_the_plan(session, tmp_path, caps
     assert len(plan['assignments']) == 3 and plan['blind'] is True
 
 
+def test_a_saved_plan_names_who_may_label_the_session(session, tmp_path, capsys):
+    from humanoid_data.errors import LabelError
+    config = tmp_path / 'assign.yaml'
+    config.write_text(yaml.safe_dump({'annotators': ['ann', 'bob', 'cat'], 'per_episode': 3}))
+    assert not (session / 'labels' / 'assignments.yaml').exists()
+    assert main(['assign', str(session), '--config', str(config), '--save']) == 0
+    saved = yaml.safe_load((session / 'labels' / 'assignments.yaml').read_text())
+    assert saved['annotators'] == ['ann', 'bob', 'cat']
+    assert {a['annotator'] for a in saved['assignments']} == {'cat'}
+    assert 'saved 3 assignments' in capsys.readouterr().err
+    store = LabelStore(session)
+    episode = store.episodes()[0]
+    store.save(replace(store.load(episode, 'bob'), annotator='cat'))
+    with pytest.raises(LabelError, match='not one of the annotators'):
+        store.save(replace(store.load(episode, 'bob'), annotator='dan'))
+
+
 def test_nothing_to_adjudicate_exits_1(tmp_path, capsys):
     empty = tmp_path / 'empty'
     (empty / 'episode_0001').mkdir(parents=True)

@@ -285,3 +285,26 @@ def test_nothing_outside_labels_is_written(session):
     assert {k: v for k, v in after.items() if k in before} == before
     assert sorted(p.name for p in (session / EPISODE).iterdir()) == sorted(
         ['metadata.yaml', f'{EPISODE}_0.mcap', 'episode.yaml'])
+
+
+def test_with_an_assignment_file_only_its_annotators_may_save(session):
+    store = LabelStore(session)
+    (session / 'labels').mkdir()
+    (session / 'labels' / 'assignments.yaml').write_text('annotators: [ann, bob]\n')
+    assert store.roster() == ('ann', 'bob')
+    assert store.save(labels('bob')) == 1
+    with pytest.raises(LabelError, match=r"dan\.json: annotator: 'dan' is not one of the "
+                                         r"annotators of .*assignments\.yaml \(ann, bob\)"):
+        store.save(labels('dan'))
+    assert 'dan' not in store.annotators(EPISODE)
+    # Machines and the adjudicator are not assigned work: they save as before.
+    assert store.save(labels('prelabel', role=Role.MACHINE)) == 1
+    assert store.save(labels(ADJUDICATED, role=Role.ADJUDICATOR)) == 1
+
+
+@pytest.mark.parametrize('content', ['annotators: ann\n', 'annotators: [1, 2]\n', '[: bad\n'])
+def test_a_damaged_assignment_file_is_refused_naming_it(session, content):
+    (session / 'labels').mkdir()
+    (session / 'labels' / 'assignments.yaml').write_text(content)
+    with pytest.raises(LabelError, match=r'assignments\.yaml'):
+        LabelStore(session).save(labels('ann'))
