@@ -8,8 +8,12 @@ The same code runs live in ``contact_monitor`` and offline in the converter. Eac
 - **hysteresis**: contact begins when the signal reaches the ``on`` threshold and stays
   above ``off`` for ``min_on_s``; it ends when the signal stays below ``off`` for
   ``min_off_s``. Between the two thresholds the state never changes, so noise around one
-  threshold cannot chatter. The event stamp is the stamp of the sample that crossed the
-  threshold, reported once the minimum duration confirmed it.
+  threshold cannot chatter.
+- **stamps** (``core.contact_stamps``): an onset is reported once the minimum duration
+  confirmed it, stamped with the first sample where the signal left its baseline (found
+  back from the crossing); an offset is reported once the signal is back within its
+  baseline band (at most ``settle_s`` after the crossing), stamped with the first sample
+  back there.
 - **slip** while in firm contact (signal at or above ``on``): a wrist whose force
   magnitude falls by ``slip_drop_fraction`` of its recent peak within ``slip_window_s``
   (the load slid out of the grip), or a pad whose pressure centroid moves
@@ -20,8 +24,9 @@ A wrist signal is the magnitude of force minus bias (N); a pad signal is its tot
 pressure above baseline (kPa), and onset also needs ``min_taxels`` taxels above
 ``taxel_kpa``. Samples holding NaN or infinity are skipped and counted in ``invalid``.
 
-The thresholds come from ``core.contact_config``; pairing contact events into intervals
-and scoring them lives in ``core.intervals``.
+The thresholds come from ``core.contact_config``, the hysteresis from
+``core.contact_switch``; pairing contact events into intervals and scoring them lives in
+``core.intervals``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from humanoid_data.core.config import Modality, StreamConfig, SuiteConfig
-from humanoid_data.core.contact_config import ContactConfig
+from humanoid_data.core.contact_config import ContactConfig, TactileThresholds, WrenchThresholds
+from humanoid_data.core.contact_stamps import EdgeStamper
+from humanoid_data.core.contact_switch import Hysteresis
 from humanoid_data.core.events import Contact, Source, Transition
 from humanoid_data.errors import ConfigError
 
@@ -69,64 +76,24 @@ class ContactChange(NamedTuple):
                        transition=self.transition, peak=round(float(self.value), 4))
 
 
-class Hysteresis:
-    """On/off switch with two thresholds and minimum durations, stamped at the crossing."""
-
-    def __init__(self, on: float, off: float, min_on_ns: int, min_off_ns: int) -> None:
-        """Start in the off state."""
-        self.on, self.off = on, off
-        self.min_on_ns, self.min_off_ns = min_on_ns, min_off_ns
-        self.active = False
-        self.peak = 0.0
-        self.crossing_ns = 0                 # stamp of the last confirmed crossing
-        self._candidate: int | None = None   # stamp of the crossing being confirmed
-        self._candidate_peak = 0.0
-
-    def update(self, stamp_ns: int, value: float, may_start: bool = True) -> Transition | None:
-        """Feed one sample; return ONSET or OFFSET when a transition is confirmed.
-
-        The confirmed transition happened at ``crossing_ns``, the sample that crossed.
-        ``may_start`` False holds off an onset (a pad with too few active taxels).
-        """
-        if not self.active:
-            if self._candidate is None:
-                if value >= self.on and may_start:
-                    self._candidate, self._candidate_peak = stamp_ns, value
-            elif value < self.off:
-                self._candidate = None      # too short: noise, not contact
-            else:
-                self._candidate_peak = max(self._candidate_peak, value)
-            if self._candidate is not None and stamp_ns - self._candidate >= self.min_on_ns:
-                self.active, self.peak = True, self._candidate_peak
-                self.crossing_ns, self._candidate = self._candidate, None
-                return Transition.ONSET
-            return None
-        self.peak = max(self.peak, value)
-        if self._candidate is None:
-            if value < self.off:
-                self._candidate = stamp_ns
-        elif value >= self.off:
-            self._candidate = None          # dipped and came back: still in contact
-        if self._candidate is not None and stamp_ns - self._candidate >= self.min_off_ns:
-            self.active = False
-            self.crossing_ns, self._candidate = self._candidate, None
-            return Transition.OFFSET
-        return None
-
-
 class _Detector:
-    """Tare, validity and event plumbing shared by both sensor kinds."""
+    """Tare, validity, stamps and event plumbing shared by both sensor kinds."""
 
     def __init__(self, channel: str, tare_ns: int, switch: Hysteresis,
-                 slip_window_ns: int) -> None:
+                 thresholds: WrenchThresholds | TactileThresholds) -> None:
         self.channel = channel
         self.switch = switch
+        backtrack_ns = int(thresholds.backtrack_s * 1e9)
+        self._settle_ns = int(thresholds.settle_s * 1e9)
+        keep_ns = backtrack_ns + max(switch.min_on_ns, switch.min_off_ns + self._settle_ns)
+        self._stamper = EdgeStamper(switch.on, thresholds.band_sigma, backtrack_ns, keep_ns)
+        self._pending: tuple[int, float] | None = None   # offset crossing and peak
         self.invalid = 0
         self._tare_ns = tare_ns
         self._tare_samples: list[np.ndarray] = []
         self._tare_start: int | None = None
         self._baseline: np.ndarray | None = None
-        self._slip_window_ns = slip_window_ns
+        self._slip_window_ns = int(thresholds.slip_window_s * 1e9)
         self._recent: deque[tuple[int, Any]] = deque()
         self.last_stamp_ns = 0
 
@@ -147,8 +114,16 @@ class _Detector:
             self._tare_start = stamp_ns
         self._tare_samples.append(raw)
         if stamp_ns - self._tare_start >= self._tare_ns:
-            self._baseline = np.mean(self._tare_samples, axis=0)
+            samples = np.array(self._tare_samples)
+            self._baseline = samples.mean(axis=0)
+            tared = samples - self._baseline
+            noise = float(np.var(tared.reshape(len(tared), -1), axis=0).mean())
+            self._stamper.set_baseline(self._signals(tared), noise)
             self._tare_samples, self._tare_start = [], -1
+
+    def _signals(self, tared: np.ndarray) -> np.ndarray:
+        """The detector's signal of each of a stack of bias-free samples."""
+        raise NotImplementedError
 
     def _feed(self, stamp_ns: int, raw: np.ndarray) -> np.ndarray | None:
         """Common checks; return the bias-free sample, or None when nothing to detect."""
@@ -163,26 +138,46 @@ class _Detector:
         tared: np.ndarray = raw - self._baseline
         return tared
 
-    def _changes(self, stamp_ns: int, value: float, may_start: bool,
-                 slip: float) -> list[ContactChange]:
+    def _changes(self, stamp_ns: int, value: float, may_start: bool, slip: float,
+                 edge: np.ndarray) -> list[ContactChange]:
+        self._stamper.add(stamp_ns, value, edge)
         out = []
         transition = self.switch.update(stamp_ns, value, may_start)
-        if transition is not None:
-            out.append(ContactChange(self.channel, transition, self.switch.crossing_ns,
+        if transition == Transition.ONSET:
+            out += self._settle(stamp_ns, force=True)   # a pending offset goes first
+            self._stamper.contact_began()
+            out.append(ContactChange(self.channel, transition,
+                                     self._stamper.onset_stamp(self.switch.crossing_ns),
                                      self.switch.peak))
             self._recent.clear()
+        elif transition == Transition.OFFSET:
+            self._pending = (self.switch.crossing_ns, self.switch.peak)
+            self._recent.clear()
+        out += self._settle(stamp_ns)
         if slip > 0 and self.switch.active and transition is None:
             out.append(ContactChange(self.channel, Transition.SLIP, stamp_ns, slip))
             self._recent.clear()
         return out
 
-    def close(self) -> list[ContactChange]:
-        """End of data: close a contact in progress at the last sample's stamp."""
-        if not self.switch.active:
+    def _settle(self, stamp_ns: int, force: bool = False) -> list[ContactChange]:
+        """The pending offset, once the signal is back in its band (or waited enough)."""
+        if self._pending is None:
             return []
-        self.switch.active = False
-        return [ContactChange(self.channel, Transition.OFFSET, self.last_stamp_ns,
-                              self.switch.peak)]
+        crossing, peak = self._pending
+        if not (force or self._stamper.settled or stamp_ns - crossing >= self._settle_ns):
+            return []
+        self._pending = None
+        return [ContactChange(self.channel, Transition.OFFSET,
+                              self._stamper.offset_stamp(crossing), peak)]
+
+    def close(self) -> list[ContactChange]:
+        """End of data: report a pending offset; close a contact in progress at the end."""
+        out = self._settle(self.last_stamp_ns, force=True)
+        if self.switch.active:
+            self.switch.active = False
+            out.append(ContactChange(self.channel, Transition.OFFSET, self.last_stamp_ns,
+                                     self.switch.peak))
+        return out
 
     def _window(self, stamp_ns: int, value: Any) -> deque[tuple[int, Any]]:
         """Append a value and forget those older than the slip window."""
@@ -201,7 +196,7 @@ class WrenchContactDetector(_Detector):
         t = config.wrench
         super().__init__(channel, int(config.tare_s * 1e9),
                          Hysteresis(t.on_n, t.off_n, int(t.min_on_s * 1e9),
-                                    int(t.min_off_s * 1e9)), int(t.slip_window_s * 1e9))
+                                    int(t.min_off_s * 1e9)), t)
         self._drop = t.slip_drop_fraction
 
     def update(self, stamp_ns: int, force: Sequence[float]) -> list[ContactChange]:
@@ -216,7 +211,11 @@ class WrenchContactDetector(_Detector):
             peak = max(v for _, v in recent)
             if self.switch.on <= magnitude < (1 - self._drop) * peak:
                 slip = peak - magnitude
-        return self._changes(stamp_ns, magnitude, True, slip)
+        return self._changes(stamp_ns, magnitude, True, slip, sample)
+
+    def _signals(self, tared: np.ndarray) -> np.ndarray:
+        signals: np.ndarray = np.linalg.norm(tared, axis=1)
+        return signals
 
 
 class TactileContactDetector(_Detector):
@@ -227,7 +226,7 @@ class TactileContactDetector(_Detector):
         t = config.tactile
         super().__init__(channel, int(config.tare_s * 1e9),
                          Hysteresis(t.on_kpa, t.off_kpa, int(t.min_on_s * 1e9),
-                                    int(t.min_off_s * 1e9)), int(t.slip_window_s * 1e9))
+                                    int(t.min_off_s * 1e9)), t)
         self._taxel = t.taxel_kpa
         self._min_taxels = t.min_taxels
         self._slip_taxels = t.slip_taxels
@@ -250,7 +249,12 @@ class TactileContactDetector(_Detector):
             shift = max(abs(centre - c) for _, c in recent)
             if shift >= self._slip_taxels:
                 slip = shift
-        return self._changes(stamp_ns, total, active >= self._min_taxels, slip)
+        return self._changes(stamp_ns, total, active >= self._min_taxels, slip,
+                             sample.ravel())
+
+    def _signals(self, tared: np.ndarray) -> np.ndarray:
+        totals: np.ndarray = np.clip(tared, 0.0, None).sum(axis=(1, 2))
+        return totals
 
     def _mesh(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         if self._grid is None or self._grid[0].shape != shape:

@@ -1,11 +1,13 @@
 """Contact-detection thresholds (``config/contact.yaml``): per wrist and per tactile pad.
 
-``core.contact`` holds the detectors that use them; docs/config.md describes every key.
+``core.contact`` holds the detectors that use them and ``core.contact_stamps`` the rules
+that stamp an onset or offset where the signal leaves or rejoins its baseline
+(``band_sigma``, ``backtrack_s``, ``settle_s``); docs/config.md describes every key.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -24,11 +26,15 @@ class WrenchThresholds:
     min_off_s: float = 0.01
     slip_drop_fraction: float = 0.75
     slip_window_s: float = 0.03
+    band_sigma: float = 3.0
+    backtrack_s: float = 0.1
+    settle_s: float = 0.2
 
     def __post_init__(self) -> None:
         """Check that the thresholds make a hysteresis."""
         _check_hysteresis(self.on_n, self.off_n, 'wrench.on_n', 'wrench.off_n')
         _check_non_negative(self, ('min_on_s', 'min_off_s', 'slip_window_s'), 'wrench')
+        _check_stamping(self, 'wrench')
         if not 0.0 <= self.slip_drop_fraction < 1.0:
             raise ConfigError('wrench.slip_drop_fraction must be within [0, 1) (0 disables)')
 
@@ -45,12 +51,16 @@ class TactileThresholds:
     min_off_s: float = 0.01
     slip_taxels: float = 0.75
     slip_window_s: float = 0.05
+    band_sigma: float = 3.0
+    backtrack_s: float = 0.1
+    settle_s: float = 0.2
 
     def __post_init__(self) -> None:
         """Check that the thresholds make a hysteresis."""
         _check_hysteresis(self.on_kpa, self.off_kpa, 'tactile.on_kpa', 'tactile.off_kpa')
         _check_non_negative(self, ('taxel_kpa', 'min_on_s', 'min_off_s', 'slip_taxels',
                                    'slip_window_s'), 'tactile')
+        _check_stamping(self, 'tactile')
         if self.min_taxels < 1:
             raise ConfigError('tactile.min_taxels must be >= 1')
 
@@ -67,14 +77,11 @@ class ContactConfig:
     def scaled(self, factor: float) -> ContactConfig:
         """Return the thresholds multiplied by ``factor`` (durations unchanged)."""
         w, t = self.wrench, self.tactile
-        return ContactConfig(
-            self.tare_s,
-            WrenchThresholds(w.on_n * factor, w.off_n * factor, w.min_on_s, w.min_off_s,
-                             w.slip_drop_fraction, w.slip_window_s),
-            TactileThresholds(t.on_kpa * factor, t.off_kpa * factor, t.taxel_kpa * factor,
-                              t.min_taxels, t.min_on_s, t.min_off_s, t.slip_taxels,
-                              t.slip_window_s),
-            self.source)
+        return replace(
+            self,
+            wrench=replace(w, on_n=w.on_n * factor, off_n=w.off_n * factor),
+            tactile=replace(t, on_kpa=t.on_kpa * factor, off_kpa=t.off_kpa * factor,
+                            taxel_kpa=t.taxel_kpa * factor))
 
 
 def _check_hysteresis(on: float, off: float, on_key: str, off_key: str) -> None:
@@ -86,6 +93,12 @@ def _check_non_negative(obj: object, names: Sequence[str], where: str) -> None:
     for name in names:
         if getattr(obj, name) < 0:
             raise ConfigError(f'{where}.{name} must be >= 0')
+
+
+def _check_stamping(obj: WrenchThresholds | TactileThresholds, where: str) -> None:
+    _check_non_negative(obj, ('backtrack_s', 'settle_s'), where)
+    if not obj.band_sigma > 0:
+        raise ConfigError(f'{where}.band_sigma must be > 0')
 
 
 def parse_contact_config(data: object, source: str = '<memory>') -> ContactConfig:

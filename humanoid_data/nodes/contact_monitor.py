@@ -8,8 +8,9 @@ Data flow::
     episode_start events, ~/tare service --> re-estimate biases
     status at 1 Hz on /diagnostics
 
-Events carry the hardware stamp of the sample that crossed the threshold and the
-taxonomy version in force; the recorder writes them into the episode bag.
+Events carry the hardware stamp of the sample where the signal left (onset) or rejoined
+(offset) its baseline (``core.contact_stamps``) and the taxonomy version in force; the
+recorder writes them into the episode bag.
 """
 
 from __future__ import annotations

@@ -18,6 +18,17 @@ def test_the_shipped_thresholds_load(contact_config):
     assert contact_config.tactile.min_taxels == 2
 
 
+def test_stamping_keys_are_read_and_kept_when_scaled():
+    config = parse_contact_config({'wrench': {'band_sigma': 4, 'backtrack_s': 0.25},
+                                   'tactile': {'settle_s': 0.5}}, 'c.yaml')
+    assert (config.wrench.band_sigma, config.wrench.backtrack_s) == (4.0, 0.25)
+    assert config.tactile.settle_s == 0.5
+    doubled = config.scaled(2.0)
+    assert doubled.wrench.on_n == 2 * config.wrench.on_n
+    assert (doubled.wrench.band_sigma, doubled.wrench.backtrack_s) == (4.0, 0.25)
+    assert doubled.tactile.settle_s == 0.5 and doubled.source == 'c.yaml'
+
+
 def test_missing_sections_take_the_defaults():
     config = parse_contact_config({'tare_s': 1}, 'c.yaml')
     assert (config.tare_s, config.wrench, config.tactile) == (
@@ -26,8 +37,9 @@ def test_missing_sections_take_the_defaults():
 
 @pytest.mark.parametrize(('data', 'match'), [
     ({'wrist': {}}, "unknown key 'wrist'; allowed: tactile, tare_s, wrench"),
-    ({'wrench': {'on': 1}}, "wrench: unknown parameter 'on'; allowed: min_off_s, min_on_s"),
-    ({'tactile': {'onn': 3}}, "tactile: unknown parameter 'onn'; allowed: min_off_s"),
+    ({'wrench': {'on': 1}}, "wrench: unknown parameter 'on'; allowed: backtrack_s, "
+                            'band_sigma, min_off_s, min_on_s'),
+    ({'tactile': {'onn': 3}}, "tactile: unknown parameter 'onn'; allowed: backtrack_s"),
     ({'tare_s': math.nan}, 'tare_s: expected a finite number > 0, got nan'),
     ({'tare_s': math.inf}, 'tare_s: expected a finite number > 0, got inf'),
     ({'tare_s': True}, 'tare_s: expected a finite number > 0, got True'),
@@ -37,6 +49,13 @@ def test_missing_sections_take_the_defaults():
     ({'wrench': {'on_n': '1 N'}}, "wrench: parameter 'on_n' expects float"),
     ({'tactile': {'min_taxels': 2.5}}, "tactile: parameter 'min_taxels' expects int"),
     ({'tactile': {'min_taxels': 0}}, 'tactile: tactile.min_taxels must be >= 1'),
+    ({'wrench': {'band_sigma': 0}}, 'wrench: wrench.band_sigma must be > 0'),
+    ({'tactile': {'band_sigma': -1.5}}, 'tactile: tactile.band_sigma must be > 0'),
+    ({'wrench': {'band_sigma': math.nan}}, 'wrench: band_sigma: expected a finite number'),
+    ({'wrench': {'backtrack_s': -0.1}}, r'wrench: wrench.backtrack_s must be >= 0'),
+    ({'tactile': {'settle_s': -1}}, r'tactile: tactile.settle_s must be >= 0'),
+    ({'tactile': {'settle_s': math.inf}}, 'tactile: settle_s: expected a finite number'),
+    ({'tactile': {'backtrack_s': '0.1'}}, "tactile: parameter 'backtrack_s' expects float"),
     ({'wrench': [0.5, 0.3]}, r'wrench: expected a mapping, got \[0.5, 0.3\]'),
     ({'tactile': None}, 'tactile: expected a mapping, got None'),
     ('tare_s', "expected a mapping, got 'tare_s'"),
