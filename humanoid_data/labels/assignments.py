@@ -20,15 +20,14 @@ for that session.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, NamedTuple, Sequence
 
 import yaml
 
+from humanoid_data.core.atomic_file import replace_file
 from humanoid_data.core.checks import check_int, check_mapping, check_number
 from humanoid_data.core.yaml_file import read_yaml
 from humanoid_data.errors import ConfigError
@@ -171,16 +170,7 @@ def save_plan(labels_dir: Path, config: AssignmentConfig,
             'blind': config.blind, 'show_prelabels': config.show_prelabels,
             'assignments': [a._asdict() for a in assignments]}
     labels_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=labels_dir, prefix='.assignments.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as stream:
-            yaml.safe_dump(body, stream, sort_keys=False)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_file(path, yaml.safe_dump(body, sort_keys=False))
     return path
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Sequence
 
 import yaml
 
+from humanoid_data.core.atomic_file import replace_file
 from humanoid_data.core.yaml_file import read_yaml
 from humanoid_data.errors import ConfigError, LabelError
 from humanoid_data.labels.codec import decode_label_set, encode_label_set
@@ -63,9 +63,7 @@ def freeze_gold(session: str | Path, version: str,
             'frozen_at': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'),
             'sha256': _digest(sets), 'label_sets': sets}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.tmp')
-    tmp.write_text(yaml.safe_dump(body, sort_keys=False, allow_unicode=True))
-    os.replace(tmp, path)
+    replace_file(path, yaml.safe_dump(body, sort_keys=False, allow_unicode=True))
     return path
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
+from humanoid_data.core.atomic_file import replace_file
 from humanoid_data.core.checks import short_repr
 from humanoid_data.errors import LabelError
 from humanoid_data.labels.codec import decode_label_set
@@ -121,18 +121,4 @@ def write_atomically(path: Path, document: dict[str, Any]) -> None:
         text = json.dumps(document, ensure_ascii=False, allow_nan=False, indent=1)
     except ValueError as err:
         raise LabelError(f'{path}: cannot be written as JSON: {err}') from None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    replace_file(path, text)

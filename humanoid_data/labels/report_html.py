@@ -13,11 +13,11 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING, NamedTuple, Sequence
 
+from humanoid_data.core.atomic_file import replace_file
 from humanoid_data.errors import LabelError
 from humanoid_data.labels.agreement import (
     AgreementReport, CategoricalField, ConfusionMatrix, PairReport)
@@ -261,9 +261,7 @@ def render_html(result: QaResult) -> str:
 
 def _write(path: Path, text: str) -> None:
     """Replace ``path`` by ``text`` atomically."""
-    tmp = path.with_name(f'.{path.name}.tmp')
-    tmp.write_text(text, encoding='utf-8')
-    os.replace(tmp, path)
+    replace_file(path, text, durable=False)
 
 
 def write_report(result: QaResult, folder: str | Path) -> Path:

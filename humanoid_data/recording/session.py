@@ -13,6 +13,7 @@ import yaml
 
 from humanoid_data import __version__
 from humanoid_data.bag.episode_state import EpisodeState, episode_state
+from humanoid_data.core.atomic_file import replace_file
 from humanoid_data.core.config import SuiteConfig
 from humanoid_data.errors import BagError
 
@@ -54,23 +55,8 @@ def write_yaml(path: Path, data: dict[str, Any], durable: bool = False) -> None:
         OSError: The file cannot be written (a failed write leaves no temporary file).
 
     """
-    tmp = path.with_name(f'.{path.name}.tmp')
-    try:
-        with tmp.open('w', encoding='utf-8') as f:
-            f.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    if durable:
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+    replace_file(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
+                 durable=durable)
 
 
 class Session:
