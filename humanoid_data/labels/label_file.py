@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
 from humanoid_data.core.atomic_file import replace_file
-from humanoid_data.core.checks import short_repr
-from humanoid_data.errors import LabelError
+from humanoid_data.core.checks import check_mapping, short_repr
+from humanoid_data.errors import ConfigError, LabelError
 from humanoid_data.labels.codec import decode_label_set
 from humanoid_data.labels.model import SCHEMA, LabelSet
 
@@ -37,13 +37,10 @@ class Revision(NamedTuple):
 
 def read_label_file(path: Path) -> tuple[list[dict[str, Any]], list[tuple[Revision, LabelSet]]]:
     """The revisions of a label file as stored, and each one checked and decoded."""
-    document = _read_json(path)
-    if not isinstance(document, dict):
-        raise LabelError(f'{path}: expected a JSON object, got {short_repr(document)}')
-    unknown = sorted((k for k in document if k not in _FILE_KEYS), key=repr)
-    if unknown:
-        raise LabelError(f'{path}: unknown key {short_repr(unknown[0])}; allowed: '
-                         f'{", ".join(sorted(_FILE_KEYS))}')
+    try:
+        document = check_mapping(_read_json(path), _FILE_KEYS, str(path))
+    except ConfigError as err:
+        raise LabelError(str(err)) from None
     if document.get('schema') != SCHEMA:
         raise LabelError(f'{path}: schema: expected {SCHEMA!r}, '
                          f'got {short_repr(document.get("schema"))}')

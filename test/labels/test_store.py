@@ -183,7 +183,7 @@ DAMAGED = [
     ('not json', b'{"schema": ', 'not a JSON label file'),
     ('not utf-8', b'\xff\xfe{}', 'not a JSON label file'),
     ('nan', b'{"schema": NaN}', 'NaN is not a number a label file may hold'),
-    ('a list', b'[]', 'expected a JSON object'),
+    ('a list', b'[]', r'ann\.json: expected a mapping, got \[\]'),
     ('wrong schema', json.dumps({'schema': 'humanoid_data.labels/0', 'revisions': [
         _revision(GOOD)]}), r'schema: expected .humanoid_data\.labels/1.'),
     ('unknown key', json.dumps({'schema': SCHEMA, 'revisions': [_revision(GOOD)],
