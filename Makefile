@@ -8,8 +8,9 @@ STAMP := $(VENV)/.installed
 .PHONY: install demo test bench clean system-deps
 
 # open3d needs libusb at import and libgomp; opencv-python needs libGL and glib; the
-# launch file test uses xmllint when it exists.
-SYSTEM_LIBS := libusb-1.0-0 libgl1 libglib2.0-0 libgomp1 libxml2-utils
+# launch file test uses xmllint when it exists; the review workbench's browser tests drive
+# Debian's headless Chromium through its ChromeDriver.
+SYSTEM_LIBS := libusb-1.0-0 libgl1 libglib2.0-0 libgomp1 libxml2-utils chromium chromium-driver
 
 system-deps:
 	@missing=""; for p in $(SYSTEM_LIBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
