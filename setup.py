@@ -15,6 +15,8 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*', 'bench']),
+    # The review workbench's page: served from the installed package (no CDN, no build).
+    package_data={f'{PACKAGE}.review': ['static/*.html', 'static/*.js', 'static/*.css']},
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
@@ -48,7 +50,7 @@ setup(
                  'ros-ament-flake8', 'ros-ament-pep257', 'mypy>=1.10', 'types-PyYAML',
                  'httpx>=0.27', 'selenium>=4.20'],
     },
-    zip_safe=True,
+    zip_safe=False,   # the page's files are served from the package folder
     maintainer='humanoid_data maintainers',
     maintainer_email='maintainers@humanoid-data.invalid',
     description='Record teleoperated humanoid demonstrations and convert them to datasets.',

@@ -33,3 +33,7 @@ class DecodeError(HumanoidDataError):
 
 class LabelError(HumanoidDataError):
     """A label set is malformed, inconsistent with its taxonomy, or cannot be stored."""
+
+
+class UnassignedAnnotatorError(LabelError):
+    """A person's labels for a session whose assignment file does not name them."""

@@ -199,6 +199,9 @@ def label_and_compare(session_dir: Path, out: Path, console: Console) -> bool:
     report = write_report(result, out / f'{session_dir.name}_qa')
     console.print(f'pre-labels of {len(done)} episodes, 2 simulated annotators; '
                   f'agreement report: {report}')
+    console.print(f'review: humanoid-data review {session_dir} --annotator sim_careful; '
+                  f'as a reviewer: humanoid-data review {session_dir} --annotator lead '
+                  '--role reviewer')
     return not failed
 
 

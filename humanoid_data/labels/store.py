@@ -22,7 +22,7 @@ from typing import Callable
 
 from humanoid_data.core.checks import short_repr
 from humanoid_data.core.yaml_file import read_yaml
-from humanoid_data.errors import ConfigError, LabelError
+from humanoid_data.errors import ConfigError, LabelError, UnassignedAnnotatorError
 from humanoid_data.labels.codec import decode_label_set, encode_label_set
 from humanoid_data.labels.label_file import (
     MAX_LABEL_FILE_BYTES, Revision, exclusive_lock, read_label_file, write_atomically)
@@ -109,8 +109,9 @@ class LabelStore:
         if names is None or label_set.role not in (Role.ANNOTATOR, Role.REVIEWER):
             return
         if label_set.annotator not in names:
-            raise LabelError(f'{path}: annotator: {label_set.annotator!r} is not one of the '
-                             f'annotators of {self.root / ROSTER} ({", ".join(names)})')
+            raise UnassignedAnnotatorError(
+                f'{path}: annotator: {label_set.annotator!r} is not one of the annotators of '
+                f'{self.root / ROSTER} ({", ".join(names)})')
 
     def save(self, label_set: LabelSet, *, note: str = '') -> int:
         """Append ``label_set`` as a new revision of its (episode, annotator) file.

@@ -1,0 +1,1 @@
+"""Review workbench: a local web app to label and review recorded episodes."""
