@@ -12,6 +12,7 @@ import getpass
 import ipaddress
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import quote
@@ -120,11 +121,21 @@ def _run(args: argparse.Namespace) -> int:
     print(f'review workbench for {user.name} ({user.role.value}): '
           f'{url_of(sock, args.host, args.token)}', flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level='warning'))
+    stop = threading.Event()
+    if args.prebuild:   # the videos of the episodes to come, made while the first is open
+        threading.Thread(target=_prebuild, args=(app.state.workbench, stop),
+                         name='proxy-prebuild', daemon=True).start()
     try:
         server.run(sockets=[sock])
     finally:
+        stop.set()
         sock.close()
     return 0
+
+
+def _prebuild(workbench: Any, stop: threading.Event) -> None:
+    for problem in workbench.prebuild(stop):
+        print(f'warning: proxy video: {problem}', file=sys.stderr)
 
 
 def add_parsers(verbs: Any) -> None:
@@ -136,6 +147,9 @@ def add_parsers(verbs: Any) -> None:
     parser.add_argument('--host', default=DEFAULT_HOST,
                         help='address to serve on (not loopback: --token required)')
     parser.add_argument('--port', type=int, default=DEFAULT_PORT, help='0: a free port')
+    parser.add_argument('--no-prebuild', dest='prebuild', action='store_false',
+                        help='make proxy videos only when an episode is opened (default: '
+                             'all of them in the background, in review order)')
     parser.add_argument('--token', default=None,
                         help='every API request must carry it (Bearer); put in the URL')
     parser.add_argument('--cache', default=None,

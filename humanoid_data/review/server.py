@@ -359,6 +359,34 @@ class Workbench:
                      'label_set': self._relative(mine, origin)},
             'problems': [self.public(p) for p in info.problems]}
 
+    def prebuild(self, stop: threading.Event | None = None) -> list[str]:
+        """Make every camera's proxy ahead of time, in review-queue order.
+
+        Run in a background thread by the command, so an episode opened later finds its
+        videos cached; a proxy being built when the page asks for it is waited for, not
+        built twice (``make_proxy`` holds a lock). Stops between proxies when ``stop`` is
+        set.
+
+        Returns:
+            One message per proxy that could not be made (the page reports it too).
+
+        """
+        problems = []
+        for row in self.episode_list()['episodes']:
+            try:
+                cameras = self.info(*self.episode(row['session'], row['episode'])).cameras
+            except (ApiError, HumanoidDataError) as err:
+                problems.append(f'{row["id"]}: {err}')
+                continue
+            for camera in cameras:
+                if stop is not None and stop.is_set():
+                    return problems
+                try:
+                    self.video(row['session'], row['episode'], camera.name)
+                except ApiError as err:
+                    problems.append(f'{row["id"]} {camera.name}: {err.message}')
+        return problems
+
     def video(self, session_name: str, episode: str, camera: str) -> Any:
         """The proxy of a camera (made now when it is not cached)."""
         session, episode = self.episode(session_name, episode)

@@ -221,6 +221,30 @@ def test_the_video_is_made_once_in_the_session_cache_and_served_in_ranges(sessio
     assert {p.name: p.stat().st_mtime_ns for p in (session / EPISODE).iterdir()} == bag
 
 
+def test_prebuild_makes_every_video_ahead_so_opening_builds_none(session, monkeypatch):
+    pytest.importorskip('av')
+    from humanoid_data.review import proxy as proxy_module
+    app = create_app([session], CAREFUL, Role.ANNOTATOR)
+    assert app.state.workbench.prebuild() == []
+    built = sorted((session / '.review').glob('*.mp4'))
+    assert len(built) == 2                       # one camera in each of two episodes
+    encodes = []
+    monkeypatch.setattr(proxy_module, '_encode', lambda *a: encodes.append(a))
+    api = TestClient(app)
+    for episode in ('episode_0001', 'episode_0002'):
+        url = api.get(episode_url(session, episode)).json()['cameras'][0]['video']
+        assert api.get(url).status_code == 200
+    assert encodes == [] and sorted((session / '.review').glob('*.mp4')) == built
+
+
+def test_prebuild_stops_when_asked(session):
+    import threading
+    stop = threading.Event()
+    stop.set()
+    assert create_app([session], CAREFUL, Role.ANNOTATOR).state.workbench.prebuild(stop) == []
+    assert not any((session / '.review').glob('*.mp4'))
+
+
 def test_an_annotator_sees_only_their_set_and_the_prelabels(recorded):
     body = client(recorded, CAREFUL).get(episode_url(recorded)).json()
     assert {t['annotator'] for t in body['tracks']} == {PRELABEL, CAREFUL}
