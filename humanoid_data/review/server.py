@@ -371,21 +371,26 @@ class Workbench:
             One message per proxy that could not be made (the page reports it too).
 
         """
-        problems = []
+        from humanoid_data.review.proxy import camera_streams, make_proxy
+        problems: list[str] = []
         for row in self.episode_list()['episodes']:
+            # The cameras from metadata.yaml and the suite: the episode's data is not read
+            # here, so the in-memory cache keeps what the person opens.
+            session, episode = self.episode(row['session'], row['episode'])
             try:
-                cameras = self.info(*self.episode(row['session'], row['episode'])).cameras
-            except (ApiError, HumanoidDataError) as err:
-                problems.append(f'{row["id"]}: {err}')
-                continue
-            for camera in cameras:
-                if stop is not None and stop.is_set():
-                    return problems
-                try:
-                    self.video(row['session'], row['episode'], camera.name)
-                except ApiError as err:
-                    problems.append(f'{row["id"]} {camera.name}: {err.message}')
+                cameras = camera_streams(session / episode) if has_bag(session / episode) \
+                    else []
+                for camera in cameras:
+                    if stop is not None and stop.is_set():
+                        return problems
+                    make_proxy(session / episode, camera.name, self.proxy_cache(session))
+            except HumanoidDataError as err:
+                problems.append(f'{row["id"]}: {self.public(str(err))}')
         return problems
+
+    def proxy_cache(self, session: Path) -> Path:
+        """Where the proxies of ``session`` are kept."""
+        return self.cache_dir / session.name if self.cache_dir else session / CACHE_FOLDER
 
     def video(self, session_name: str, episode: str, camera: str) -> Any:
         """The proxy of a camera (made now when it is not cached)."""
@@ -400,9 +405,8 @@ class Workbench:
             raise ApiError(404, f'unknown camera {camera!r} of {session_name}/{episode}; '
                                 f'cameras: {known}')
         from humanoid_data.review.proxy import make_proxy
-        cache = (self.cache_dir / session_name) if self.cache_dir else session / CACHE_FOLDER
         try:
-            return make_proxy(session / episode, camera, cache)
+            return make_proxy(session / episode, camera, self.proxy_cache(session))
         except HumanoidDataError as err:
             raise ApiError(_save_status(err), self.public(str(err))) from None
 
