@@ -27,6 +27,7 @@ setup(
     install_requires=[
         'setuptools',
         'numpy>=1.24',
+        'scipy>=1.10',
         'pyyaml>=6',
         'rosbags>=0.10',
         'mcap>=1.1',

@@ -1,1 +1,1 @@
-"""ROS-free logic (numpy and the standard library only)."""
+"""ROS-free logic (numpy, SciPy for rotations, and the standard library)."""
