@@ -21,7 +21,8 @@ setup(
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
         (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
-        (f'share/{PACKAGE}/config', glob('config/*.yaml') + glob('config/*.xml')),
+        (f'share/{PACKAGE}/config', glob('config/*.yaml') + glob('config/*.xml')
+         + glob('config/*.urdf')),
     ],
     python_requires='>=3.10',
     install_requires=[

@@ -41,7 +41,7 @@ def write_episode(session: Path, minutes: float, suite_file: Path) -> Path:
     index = {t.topic: i for i, t in enumerate(topics)}
     sim = SimulatedHumanoid(suite, start_ns=T0)
     sim.play_cycle(T0)
-    templates: dict[str, list[bytes]] = {s.topic: [] for s in suite.streams}
+    templates: dict[str, list[bytes]] = {s.topic: [] for s in suite.streamed}
     now = T0
     while any(len(v) < 8 for v in templates.values()):
         now += 10_000_000
@@ -50,7 +50,7 @@ def write_episode(session: Path, minutes: float, suite_file: Path) -> Path:
                 templates[out.topic].append(out.data)
     end = T0 + int(minutes * 60e9)
     bag = EpisodeBag(folder, topics)
-    due = [(T0, s.topic, int(1e9 / s.rate_hz), 0) for s in suite.streams]
+    due = [(T0, s.topic, int(1e9 / s.rate_hz), 0) for s in suite.streamed]
     heapq.heapify(due)
     while due:
         stamp, topic, period, k = heapq.heappop(due)

@@ -57,7 +57,8 @@ def scaled_suite(scale: float, path: Path) -> Path:
     """
     suite = yaml.safe_load(default_suite().read_text())
     for stream in suite['streams']:
-        stream['rate_hz'] *= scale
+        if 'rate_hz' in stream:        # latched streams (robot description) have none
+            stream['rate_hz'] *= scale
     path.write_text(yaml.safe_dump(suite))
     return path
 

@@ -44,6 +44,11 @@ def default_suite() -> Path:
     return share_file('config/humanoid.yaml')
 
 
+def default_urdf() -> Path:
+    """The simulated humanoid's URDF (published on ``/robot_description``)."""
+    return share_file('config/humanoid.urdf')
+
+
 def default_taxonomy() -> Path:
     """The default phase-taxonomy file."""
     return share_file('config/phases.yaml')

@@ -276,10 +276,14 @@ class EpisodeReader:
 
     def _sample(self, entry: StreamSamples, msgtype: str, log_ns: int, raw: bytes) -> None:
         try:
-            entry.header_ns.append(header_stamp_ns(raw))
+            # A headerless stream (the robot description) is stamped with its receive
+            # time, as the recorder stamped it; a latched message repeated at an episode's
+            # open keeps its original receive time, before the episode's start.
+            entry.header_ns.append(header_stamp_ns(raw) if entry.stream.has_header
+                                   else log_ns)
             entry.receive_ns.append(log_ns)
             if entry.stream.modality not in LARGE and \
-                    entry.stream.modality != Modality.CAMERA_INFO:
+                    entry.stream.modality not in (Modality.CAMERA_INFO, Modality.DESCRIPTION):
                 value, names = _small_value(decode(raw, msgtype))
                 entry.append_value(value)
                 if names and not entry.names:

@@ -14,12 +14,25 @@ from typing import Any, NamedTuple
 import numpy as np
 from rosbags.rosbag2 import Reader
 
+from humanoid_data.bag.episode_reader import find_suite
 from humanoid_data.bag.metadata import check_bag_metadata
 from humanoid_data.bag.stamps import header_stamp_ns, string_payload
 from humanoid_data.core.events import EventBase, decode_event, encode_event
-from humanoid_data.errors import BagError, DecodeError, EventError
+from humanoid_data.errors import BagError, DecodeError, EventError, HumanoidDataError
 
 EVENT_TYPE = 'std_msgs/msg/String'
+
+
+def _stream_topics(path: Path) -> set[str]:
+    """Topics of the session's suite, which are streams and not events.
+
+    A String among them (``/robot_description``) is a latched stream; without a
+    suite.yaml every String topic is taken for events.
+    """
+    try:
+        return set(find_suite(path).by_topic())
+    except HumanoidDataError:
+        return set()
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,7 @@ def inspect_bag(path: str | Path) -> BagReport:
     types: dict[str, str] = {}
     events: list[EventBase] = []
     malformed = 0
+    streams = _stream_topics(path)
     try:
         with Reader(path) as reader:
             for conn in reader.connections:
@@ -120,6 +134,8 @@ def inspect_bag(path: str | Path) -> BagReport:
                 receive[conn.topic].append(log_ns)
                 sizes[conn.topic] += len(raw)
                 if conn.msgtype == EVENT_TYPE:
+                    if conn.topic in streams:
+                        continue       # a headerless stream: stamped by its receive time
                     try:
                         events.append(decode_event(string_payload(raw)))
                     except (DecodeError, EventError):
@@ -153,7 +169,9 @@ def read_events(path: str | Path) -> tuple[list[EventBase], int]:
     malformed = 0
     try:
         with Reader(path) as reader:
-            conns = [c for c in reader.connections if c.msgtype == EVENT_TYPE]
+            streams = _stream_topics(path)
+            conns = [c for c in reader.connections
+                     if c.msgtype == EVENT_TYPE and c.topic not in streams]
             for _, _, raw in reader.messages(connections=conns):
                 try:
                     events.append(decode_event(string_payload(raw)))

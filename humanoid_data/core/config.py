@@ -27,7 +27,8 @@ from humanoid_data.core.yaml_file import (
 from humanoid_data.errors import ConfigError
 
 __all__ = [
-    'IMAGE_ENCODINGS', 'MAX_CONFIG_BYTES', 'MAX_CONFIG_DEPTH', 'MAX_CONFIG_NODES',
+    'HEADERLESS_TYPES', 'IMAGE_ENCODINGS', 'LATCHED_MODALITIES', 'MAX_CONFIG_BYTES',
+    'MAX_CONFIG_DEPTH', 'MAX_CONFIG_NODES',
     'MODALITY_TYPES', 'Modality', 'QosConfig', 'Reliability', 'StreamConfig', 'SuiteConfig',
     'check_int', 'check_mapping', 'check_number', 'load_suite', 'parse_enum',
     'parse_settings', 'parse_suite', 'parse_yaml_text', 'read_yaml', 'short_repr',
@@ -46,6 +47,7 @@ class Modality(str, Enum):
     TACTILE = 'tactile'
     IMU = 'imu'
     CAMERA_INFO = 'camera_info'
+    DESCRIPTION = 'description'     # robot description (URDF text), latched
 
 
 class Reliability(str, Enum):
@@ -66,7 +68,14 @@ MODALITY_TYPES: Mapping[Modality, tuple[str, ...]] = {
     Modality.TACTILE: ('sensor_msgs/msg/Image',),
     Modality.IMU: ('sensor_msgs/msg/Imu',),
     Modality.CAMERA_INFO: ('sensor_msgs/msg/CameraInfo',),
+    Modality.DESCRIPTION: ('std_msgs/msg/String',),
 }
+
+#: Message types without a ``std_msgs/Header``: their stamp is the receive time.
+HEADERLESS_TYPES = ('std_msgs/msg/String',)
+
+#: Modalities that only make sense as latched streams (published once, kept).
+LATCHED_MODALITIES = (Modality.DESCRIPTION,)
 
 IMAGE_ENCODINGS = ('rgb8', 'bgr8', 'mono8', '16UC1', '32FC1')
 
@@ -100,6 +109,8 @@ class StreamConfig:
     height: int = 0
     encoding: str = ''
     points: int = 0
+    #: Published once and kept (TRANSIENT_LOCAL): repeated into every episode bag.
+    latched: bool = False
 
     def __post_init__(self) -> None:
         """Check that the fields agree with each other."""
@@ -112,7 +123,14 @@ class StreamConfig:
             raise ConfigError(
                 f'type {self.msgtype!r} is not supported for modality '
                 f'{self.modality.value!r}; expected one of: {", ".join(allowed)}')
-        if not self.rate_hz > 0:
+        if self.modality in LATCHED_MODALITIES and not self.latched:
+            raise ConfigError(f'modality {self.modality.value!r} is published once: the '
+                              'stream needs latched: true')
+        if self.latched:
+            if self.rate_hz != 0:
+                raise ConfigError('a latched stream is published once and has no rate_hz '
+                                  f'(got {self.rate_hz!r}); leave rate_hz out')
+        elif not self.rate_hz > 0:
             raise ConfigError(f'rate_hz must be > 0, got {self.rate_hz!r}')
         if self.msgtype == 'sensor_msgs/msg/Image':
             if self.width <= 0 or self.height <= 0:
@@ -123,8 +141,13 @@ class StreamConfig:
 
     @property
     def period_ns(self) -> int:
-        """Nominal time between two messages, in nanoseconds."""
-        return round(1e9 / self.rate_hz)
+        """Nominal time between two messages, in nanoseconds (0 for a latched stream)."""
+        return round(1e9 / self.rate_hz) if self.rate_hz > 0 else 0
+
+    @property
+    def has_header(self) -> bool:
+        """Whether the message type begins with ``std_msgs/Header`` (a stamp to peek)."""
+        return self.msgtype not in HEADERLESS_TYPES
 
 
 @dataclass(frozen=True)
@@ -161,6 +184,11 @@ class SuiteConfig:
         streams = tuple(replace(s, rate_hz=s.rate_hz * factor) for s in self.streams)
         return replace(self, streams=streams)
 
+    @property
+    def streamed(self) -> tuple[StreamConfig, ...]:
+        """The streams published continuously (every stream but the latched ones)."""
+        return tuple(s for s in self.streams if not s.latched)
+
     def by_topic(self) -> dict[str, StreamConfig]:
         """Map topic name to stream."""
         return {s.topic: s for s in self.streams}
@@ -168,7 +196,7 @@ class SuiteConfig:
 
 _STREAM_KEYS = {
     'name', 'topic', 'type', 'modality', 'rate_hz', 'qos', 'required', 'trigger',
-    'width', 'height', 'encoding', 'points',
+    'width', 'height', 'encoding', 'points', 'latched',
 }
 
 
@@ -211,14 +239,26 @@ def _parse_stream(raw: object, where: str) -> StreamConfig:
     name = _require(raw, 'name', str, where)
     where = f'{where} ({name})'
     try:
+        latched = _optional(raw, 'latched', bool, False, f'{where}.latched')
+        if latched:
+            # Published once with TRANSIENT_LOCAL durability: no rate, and the recorder
+            # subscribes reliable, transient local, depth 1 whatever qos would say.
+            for key in ('rate_hz', 'qos'):
+                if key in raw:
+                    raise ConfigError(f'{where}.{key}: a latched stream takes no {key} '
+                                      '(it is published once; the recorder subscribes '
+                                      'reliable, transient local, depth 1)')
+            rate_hz = 0.0
+        else:
+            rate_hz = check_number(_require(raw, 'rate_hz', (int, float), where),
+                                   f'{where}.rate_hz', above=0)
         return StreamConfig(
             name=name,
             topic=_require(raw, 'topic', str, where),
             msgtype=_require(raw, 'type', str, where),
             modality=parse_enum(Modality, _require(raw, 'modality', str, where),
                                 f'{where}.modality'),
-            rate_hz=check_number(_require(raw, 'rate_hz', (int, float), where),
-                                 f'{where}.rate_hz', above=0),
+            rate_hz=rate_hz,
             qos=_parse_qos(raw.get('qos', {}), f'{where}.qos'),
             required=_optional(raw, 'required', bool, True, f'{where}.required'),
             trigger=_optional(raw, 'trigger', (str, type(None)), None,
@@ -227,6 +267,7 @@ def _parse_stream(raw: object, where: str) -> StreamConfig:
             height=check_int(raw.get('height', 0), f'{where}.height', minimum=0),
             encoding=_optional(raw, 'encoding', str, '', f'{where}.encoding'),
             points=check_int(raw.get('points', 0), f'{where}.points', minimum=0),
+            latched=latched,
         )
     except ConfigError as err:
         message = str(err)

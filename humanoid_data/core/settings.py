@@ -102,6 +102,8 @@ class SimSettings:
     seed: int = _param(0, 'random seed')
     faults: str = _param('', 'YAML mapping stream -> faults (docs/config.md)')
     truth_dir: str = _param('', 'folder for truth.jsonl and the published ledger')
+    urdf: str = _file_param('humanoid.urdf', 'URDF published once on the suite\'s '
+                                             'description streams')
     max_lag_s: float = _param(
         0.5, 'a sample this overdue is skipped, as a real sensor would (CPU-starved '
              'simulator); larger values publish late instead')

@@ -22,12 +22,22 @@ class TopicSpec(NamedTuple):
     reliability: Reliability
     depth: int
     has_header: bool       # stamp from header.stamp; events use their JSON stamp_ns
+    latched: bool = False  # kept by the recorder and repeated into every episode bag
+
+    @property
+    def is_events(self) -> bool:
+        """Whether this is the events topic (JSON events, stamped by their ``stamp_ns``)."""
+        return self.stream == 'events'
 
 
 def topics_for(suite: SuiteConfig, events_topic: str = EVENTS_TOPIC) -> tuple[TopicSpec, ...]:
-    """Return the recorded topics of ``suite``, events last."""
+    """Return the recorded topics of ``suite``, events last.
+
+    A latched stream has no expected rate (0, like events): it is never silent and has no
+    stamp gaps; a headerless one is stamped with its receive time.
+    """
     specs = [TopicSpec(s.topic, s.msgtype, s.name, s.required, s.rate_hz, s.qos.reliability,
-                       s.qos.depth, True) for s in suite.streams]
+                       s.qos.depth, s.has_header, s.latched) for s in suite.streams]
     specs.append(TopicSpec(events_topic, EVENTS_TYPE, 'events', False, 0.0,
                            Reliability.RELIABLE, EVENTS_DEPTH, False))
     return tuple(specs)

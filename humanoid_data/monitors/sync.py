@@ -202,7 +202,7 @@ def evaluate(stream: StreamConfig, stamps_ns: np.ndarray, receive_ns: np.ndarray
 def trigger_groups(suite: SuiteConfig) -> dict[str, tuple[str, ...]]:
     """Topics that share a trigger, by trigger name (groups of two or more)."""
     groups: dict[str, list[str]] = {}
-    for stream in suite.streams:
+    for stream in suite.streamed:
         if stream.trigger:
             groups.setdefault(stream.trigger, []).append(stream.topic)
     return {k: tuple(v) for k, v in groups.items() if len(v) > 1}
@@ -235,14 +235,18 @@ def evaluate_all(suite: SuiteConfig, stamps: Mapping[str, np.ndarray],
                  receive: Mapping[str, np.ndarray], span_ns: int, now_ns: int,
                  limits: SyncThresholds,
                  streams: Iterable[StreamConfig] | None = None) -> list[StreamHealth]:
-    """Grade every stream of a suite over one span, trigger skew included."""
+    """Grade every stream of a suite over one span, trigger skew included.
+
+    Latched streams (published once) have no rate, gaps or silence to grade and are left
+    out unless ``streams`` names them.
+    """
     skew: dict[str, float] = {}
     for group in trigger_groups(suite).values():
         skew.update(trigger_skew(stamps, group))
     empty = np.empty(0, np.int64)
     return [evaluate(s, stamps.get(s.topic, empty), receive.get(s.topic, empty), span_ns,
                      now_ns, limits, skew.get(s.topic, 0.0))
-            for s in (streams if streams is not None else suite.streams)]
+            for s in (streams if streams is not None else suite.streamed)]
 
 
 def summary(health: Sequence[StreamHealth]) -> dict[str, object]:

@@ -125,7 +125,7 @@ class SyncCompanion:
         self._started_ns = time.time_ns()
         self._levels: dict[str, Level] = {}
         node.create_timer(period_s, self.publish)
-        node.get_logger().info(f'grading sync of {len(suite.streams)} streams '
+        node.get_logger().info(f'grading sync of {len(suite.streamed)} streams '
                                f'(thresholds {limits.source})')
 
     def on_message(self, topic: str, data: bytes, receive_ns: int | None = None) -> None:

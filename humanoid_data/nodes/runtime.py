@@ -147,6 +147,17 @@ def recorder_qos(reliability: Reliability, depth: int, rate_hz: float) -> QoSPro
     return sensor_qos(reliability, max(depth, int(rate_hz * 2) + 1))
 
 
+def latched_qos() -> QoSProfile:
+    """A latched topic (``/robot_description``): reliable, transient local, depth 1.
+
+    The publisher keeps its one message for late joiners; a subscriber with the same
+    durability gets it whenever it starts.
+    """
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
 def events_qos(depth: int = 1000) -> QoSProfile:
     """Events are labels: reliable, and kept for late joiners."""
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,

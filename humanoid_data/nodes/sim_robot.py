@@ -16,14 +16,15 @@ from typing import Any
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from humanoid_data.core.config import load_suite
+from humanoid_data.core.config import Modality, SuiteConfig, load_suite
 from humanoid_data.core.events import EpisodeStart, Source, decode_event, encode_event
 from humanoid_data.core.phases import load_taxonomy
 from humanoid_data.core.settings import SimSettings
-from humanoid_data.errors import EventError
+from humanoid_data.core.urdf import UrdfError, parse_urdf
+from humanoid_data.errors import ConfigError, EventError
 from humanoid_data.nodes.runtime import (
-    declare_settings, events_qos, message_class, publisher_qos, run_node)
-from humanoid_data.resources import default_suite, default_taxonomy
+    declare_settings, events_qos, latched_qos, message_class, publisher_qos, run_node)
+from humanoid_data.resources import default_suite, default_taxonomy, default_urdf
 from humanoid_data.sim.faults import parse_faults
 from humanoid_data.sim.humanoid import SimulatedHumanoid
 from humanoid_data.sim.scenario import CYCLE_S
@@ -47,8 +48,10 @@ class SimRobot(Node):
         self.publishers_by_topic: dict[str, Any] = {
             s.topic: self.create_publisher(
                 message_class(s.msgtype), s.topic,
-                publisher_qos(s.qos.reliability, s.qos.depth, s.rate_hz))
+                latched_qos() if s.latched
+                else publisher_qos(s.qos.reliability, s.qos.depth, s.rate_hz))
             for s in suite.streams}
+        self._publish_latched(suite)
         self.events = self.create_publisher(String, self.settings.events_topic, events_qos())
         self.create_subscription(String, self.settings.events_topic, self._on_event,
                                  events_qos())
@@ -62,6 +65,26 @@ class SimRobot(Node):
         mode = 'looping cycles' if self.settings.autoplay else 'one cycle per episode start'
         self.get_logger().info(f'simulating {len(suite.streams)} streams of {suite.robot}, '
                                f'{mode}')
+
+    def _publish_latched(self, suite: SuiteConfig) -> None:
+        """Publish the robot description once; transient local keeps it for late joiners."""
+        for stream in suite.streams:
+            if not stream.latched:
+                continue
+            if stream.modality != Modality.DESCRIPTION:
+                raise ConfigError(f'{suite.source}: stream {stream.name}: the simulator '
+                                  f'publishes no latched {stream.modality.value}')
+            path = Path(self.settings.urdf or default_urdf())
+            try:
+                text = path.read_text(encoding='utf-8')
+            except (OSError, UnicodeDecodeError) as err:
+                raise UrdfError(f'cannot read URDF {path}: {err}') from err
+            parse_urdf(text, str(path))    # a robot description that does not parse: refused
+            self.publishers_by_topic[stream.topic].publish(String(data=text))
+            # Headerless: the ledger holds the publish time (the recorder stamps the
+            # receive time); it counts one published message.
+            self.sim.ledger.add(stream.topic, time.time_ns())
+            self.get_logger().info(f'published {path} on {stream.topic} (latched)')
 
     def _on_event(self, msg: String) -> None:
         try:

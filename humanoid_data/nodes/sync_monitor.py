@@ -37,7 +37,7 @@ class SyncMonitorNode(Node):
             self, suite,
             load_sync_thresholds(self.settings.sync_config or default_sync_config()),
             self.settings.period_s)
-        for stream in suite.streams:
+        for stream in suite.streamed:     # latched streams have no sync to grade
             self.create_subscription(
                 message_class(stream.msgtype), stream.topic,
                 partial(self.sync.on_message, stream.topic),

@@ -139,11 +139,11 @@ class RecorderEngine:
         self.received[index] += 1
         spec = self.topics[index]
         event = None
-        stamp_ns = receive_ns   # when the stamp cannot be read
+        stamp_ns = receive_ns   # when the stamp cannot be read, and for headerless streams
         try:
             if spec.has_header:
                 stamp_ns = header_stamp_ns(data)
-            else:
+            elif spec.is_events:
                 event = decode_event(string_payload(data))
                 stamp_ns = event.stamp_ns
         except (DecodeError, EventError) as err:

@@ -67,6 +67,8 @@ class OpenEpisode:
     passed_stop: set[int] = field(default_factory=set)
     newest_ns: int | None = None          # newest stamp written into the bag
     stop_requested_ns: int | None = None  # set when the stop came after later messages
+    #: Latched messages received before the window, repeated at the open (episode.yaml).
+    repeated: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         """One figures record per topic."""
@@ -129,6 +131,25 @@ class OpenEpisode:
                                 period_ns(self.topics[index]))
         if self.newest_ns is None or item.stamp_ns > self.newest_ns:
             self.newest_ns = item.stamp_ns
+        return True
+
+    def repeat(self, item: Received) -> bool:
+        """Write a latched message received before the window, at its receive time.
+
+        It is the newest of its topic when the episode opened, repeated so that every
+        bag holds it; it is listed in ``repeated_latched``, not counted as ``written``
+        (it was received once, perhaps by an earlier episode) and not graded.
+        False when the bag failed.
+        """
+        if self.bag is None:
+            return False
+        try:
+            self.bag.write(item.topic_index, item.receive_ns, item.data)
+        except BagError as err:
+            self._fail(str(err))
+            return False
+        self.repeated.append({'topic': self.topics[item.topic_index].topic,
+                              'log_time_ns': item.receive_ns, 'stamp_ns': item.stamp_ns})
         return True
 
     def flush(self, sync: bool) -> bool:
@@ -223,6 +244,7 @@ class OpenEpisode:
             'error': self.error or None,
             'discarded': self.discard_reason,
             'sync': sync_summary,
+            'repeated_latched': self.repeated,
             'topics': topics,
         }
 

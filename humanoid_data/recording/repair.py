@@ -116,7 +116,7 @@ def repair_episode(folder: str | Path, *, keep_original: bool = True) -> RepairR
     shutil.rmtree(work, ignore_errors=True)
     copy = work / folder.name
     data = _write_copy(copy, reader, plan, meta)
-    _verify_copy(copy, data['messages'])
+    _verify_copy(copy, data['messages'] + len(data['repeated_latched']))
     original = _swap(folder, source, copy, keep_original)
     problems = [p.describe() for p in reader.problems]
     if plan.orphans:
@@ -145,7 +145,9 @@ def _write_copy(copy: Path, reader: SalvageReader, plan: Replay,
     episode = OpenEpisode(info, bag, plan.specs)
     pending = 0
     for item in plan.items(reader):
-        if not episode.write(item):
+        # A latched message stamped before the window was repeated at the open.
+        repeated = plan.specs[item.topic_index].latched and item.stamp_ns < episode.begin_ns
+        if not (episode.repeat(item) if repeated else episode.write(item)):
             raise BagError(f'{copy}: cannot write the repaired copy: {episode.error}')
         pending += len(item.data)
         if pending >= CHUNK_BYTES:      # small chunks: damage later costs little

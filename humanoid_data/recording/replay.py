@@ -57,7 +57,7 @@ class Replay:
         try:
             if self.specs[index].has_header:
                 return header_stamp_ns(data)
-            if self.specs[index].msgtype == EVENTS_TYPE:
+            if self.specs[index].is_events:
                 return decode_event(string_payload(data)).stamp_ns
         except (DecodeError, EventError):
             pass
@@ -129,7 +129,7 @@ def plan_replay(folder: Path, reader: SalvageReader, meta: dict[str, Any]) -> Re
             first = stamp if first is None else min(first, stamp)
             if plan.newest_stamp_ns is None or stamp > plan.newest_stamp_ns:
                 plan.newest_stamp_ns = stamp
-        elif plan.specs[index].msgtype == EVENTS_TYPE:
+        elif plan.specs[index].is_events:
             end = _episode_end(message.data) or end
     if not plan.specs:       # no message survived: keep the topics the file declared
         _topics(folder, reader, plan)

@@ -155,6 +155,8 @@ class EpisodeWriter:
         self._barriers: list[Barrier] = []
         self._open: list[OpenEpisode] = []
         self._last_flush_ns = self.alive_ns
+        #: Newest message of each latched topic (by topic index), idle or recording.
+        self._latched: dict[int, Received] = {}
 
     def run(self) -> None:
         """Consume the queue until a shutdown command has been drained."""
@@ -199,6 +201,10 @@ class EpisodeWriter:
     def _take(self, item: object, now: int) -> bool:
         if isinstance(item, Received):
             self._held.append(item)
+            if self.topics[item.topic_index].latched:
+                # Kept at intake, not after the hold: an episode opening now must repeat
+                # a latched message that is still held but stamped before its window.
+                self._latched[item.topic_index] = item
             self._newest_receive_ns = max(self._newest_receive_ns, item.receive_ns)
             if self.topics[item.topic_index].has_header:
                 self._newest_taken_ns = max(self._newest_taken_ns, item.stamp_ns)
@@ -315,11 +321,31 @@ class EpisodeWriter:
             self._close_failed(episode)
             return
         self._write_progress(episode, self.clock())
+        self._repeat_latched(episode)
         if episode in self._open:
             for item in self._ring:
                 if episode.contains(item.stamp_ns):
                     self._deliver(episode, item)
             self.log.info(f'{info.episode_id}: recording to {path}')
+
+    def _repeat_latched(self, episode: OpenEpisode) -> None:
+        """Write the newest latched messages first, unless the window holds them anyway.
+
+        A latched topic is published once (TRANSIENT_LOCAL); each episode opens a new bag,
+        which would miss it. Stamped inside the window, the message reaches the episode
+        from the pre-roll ring or the hold like any other; stamped before, it is written
+        here at its original receive time, before the episode's start.
+        """
+        for index in sorted(self._latched):
+            item = self._latched[index]
+            if episode not in self._open:
+                return
+            if item.stamp_ns >= episode.begin_ns:
+                continue
+            if episode.repeat(item):
+                self.bytes_written += len(item.data)
+            elif episode.error:
+                self._close_failed(episode)
 
     def _close_failed(self, episode: OpenEpisode) -> None:
         """Close an episode whose bag failed, keeping what is on disk readable."""

@@ -9,7 +9,7 @@ import numpy as np
 import yaml
 
 from humanoid_data.bag.inspect import read_events
-from humanoid_data.core.config import SuiteConfig
+from humanoid_data.core.config import StreamConfig, SuiteConfig
 from humanoid_data.core.events import Boundary, Phase, Source
 from humanoid_data.core.intervals import ContactScore, intervals_from_events, score_contacts
 from humanoid_data.sim.humanoid import Ledger
@@ -49,10 +49,18 @@ def load_episodes(session: Path) -> list[dict]:
 
 
 def compare(suite: SuiteConfig, episodes: list[dict], ledger: Ledger) -> list[TopicComparison]:
-    """Sum, per stream, published stamps inside the episode windows and recorded counts."""
+    """Sum, per stream, published stamps inside the episode windows and recorded counts.
+
+    A latched stream is published once and repeated into every episode: its row compares
+    the messages published up to the last stop with the distinct messages the episodes
+    hold (written live or repeated), so a copy in each episode is not an extra message.
+    """
     windows = [(e['start_ns'] - e['preroll_ns'], e['stop_ns'] + 1) for e in episodes]
     rows = []
     for stream in suite.streams:
+        if stream.latched:
+            rows.append(_latched_row(stream, episodes, ledger))
+            continue
         published = sum(ledger.count_in_windows(stream.topic, windows))
         recorded = dropped = gaps = nbytes = 0
         for episode in episodes:
@@ -64,6 +72,30 @@ def compare(suite: SuiteConfig, episodes: list[dict], ledger: Ledger) -> list[To
         rows.append(TopicComparison(stream.topic, stream.name, stream.required, published,
                                     recorded, dropped, gaps, round(nbytes / 1e6, 2)))
     return rows
+
+
+def _latched_row(stream: StreamConfig, episodes: list[dict],
+                 ledger: Ledger) -> TopicComparison:
+    """Published vs distinct recorded messages of a latched stream."""
+    last_stop = max((e['stop_ns'] for e in episodes), default=0)
+    published = ledger.count_between(stream.topic, 0, last_stop + 1) if episodes else 0
+    held: set[int] = set()       # stamps: a repeated copy keeps the original's
+    extra = dropped = nbytes = 0
+    for episode in episodes:
+        for copy in episode.get('repeated_latched') or ():
+            if copy.get('topic') == stream.topic:
+                held.add(int(copy['stamp_ns']))
+        entry = episode['topics'].get(stream.topic, {})
+        written = entry.get('written', 0)
+        dropped += entry.get('dropped', 0)
+        nbytes += entry.get('bytes', 0)
+        # Written live: the first and last stamps are known, any between are distinct
+        # messages of their own.
+        ends = {entry.get('first_stamp_ns'), entry.get('last_stamp_ns')} - {None}
+        held |= ends
+        extra += max(0, written - len(ends))
+    return TopicComparison(stream.topic, stream.name, stream.required, published,
+                           len(held) + extra, dropped, 0, round(nbytes / 1e6, 2))
 
 
 class EpisodeLabels(NamedTuple):

@@ -23,7 +23,8 @@ from humanoid_data.errors import ConfigError
 from humanoid_data.sim import sensors
 from humanoid_data.sim.faults import HEALTHY, StreamFault
 from humanoid_data.sim.scenario import Scenario, SceneState
-from humanoid_data.sim.scene import HeadView, LidarScan, WristView
+from humanoid_data.sim.scene import (
+    HEAD_HFOV_DEG, WRIST_HFOV_DEG, HeadView, LidarScan, PinholeCamera, WristView)
 
 
 class Outgoing(NamedTuple):
@@ -97,7 +98,8 @@ class SimulatedHumanoid:
         self._seq = 0
         self._truth: list[EventBase] = []
         self._groups = self._make_groups(suite)
-        self._builders = {s.name: self._builder(s) for s in suite.streams}
+        # Latched streams (the robot description) are published once by the node.
+        self._builders = {s.name: self._builder(s) for s in suite.streamed}
         self._frames: dict[tuple[str, int], object] = {}
         self._states: dict[int, SceneState] = {}
         self._kinematics = sensors.JointKinematics(suite.joints)
@@ -105,7 +107,7 @@ class SimulatedHumanoid:
     @staticmethod
     def _make_groups(suite: SuiteConfig) -> list[_Group]:
         groups: dict[str, _Group] = {}
-        for stream in suite.streams:
+        for stream in suite.streamed:
             key = stream.trigger or f'stream:{stream.name}'
             group = groups.get(key)
             if group is None:
@@ -234,7 +236,9 @@ class SimulatedHumanoid:
             return lambda t, h: encode.image(h, frame, head_view.render(self._state(t))[1],
                                              stream.encoding)
         if m == Modality.CAMERA_INFO:
-            f = (stream.width / 2) / np.tan(np.radians(70.0) / 2)
+            # The intrinsics the images are rendered with: the wrist cameras are wider.
+            hfov = WRIST_HFOV_DEG if stream.name.startswith('wrist_') else HEAD_HFOV_DEG
+            f = PinholeCamera(stream.width, stream.height, hfov).f
             return lambda t, h: encode.camera_info(h, frame, stream.width, stream.height, f, f)
         if m == Modality.LIDAR:
             lidar = LidarScan(stream.points)

@@ -21,6 +21,8 @@ HAND_RGB = (225, 180, 150)
 TABLE_RGB = np.array([150, 110, 70], dtype=np.uint8)
 FLOOR_RGB = np.array([90, 90, 95], dtype=np.uint8)
 HEAD_POSITION = np.array([0.05, 0.0, 1.45])
+HEAD_HFOV_DEG = 70.0     # the head RGB-D camera's horizontal field of view
+WRIST_HFOV_DEG = 90.0    # the wrist cameras'
 HEAD_TARGET = np.array([0.55, 0.0, 0.75])
 LIDAR_POSITION = np.array([0.0, 0.0, 1.60])
 
@@ -40,7 +42,7 @@ def look_at(position: np.ndarray, target: np.ndarray) -> np.ndarray:
 class PinholeCamera:
     """A camera that projects world points to pixels."""
 
-    def __init__(self, width: int, height: int, hfov_deg: float = 70.0) -> None:
+    def __init__(self, width: int, height: int, hfov_deg: float = HEAD_HFOV_DEG) -> None:
         """Create a camera of the given size and horizontal field of view."""
         self.width = width
         self.height = height
@@ -121,7 +123,7 @@ class WristView:
 
     def __init__(self, width: int, height: int) -> None:
         """Precompute the background gradient."""
-        self.camera = PinholeCamera(width, height, hfov_deg=90.0)
+        self.camera = PinholeCamera(width, height, hfov_deg=WRIST_HFOV_DEG)
         rows = np.linspace(0.6, 1.0, height)[:, None, None]
         self._background = (TABLE_RGB[None, None, :] * rows).astype(np.uint8).repeat(
             width, axis=1)

@@ -147,3 +147,39 @@ def test_unknown_top_level_key_is_refused(suite_file):
     with pytest.raises(ConfigError, match="^s.yaml: unknown key 'robots'; allowed: joints, "
                                           'robot, streams$'):
         parse_suite(data, 's.yaml')
+
+
+def _description(**extra):
+    entry = {'name': 'robot_description', 'topic': '/robot_description',
+             'type': 'std_msgs/msg/String', 'modality': 'description', 'latched': True}
+    entry.update(extra)
+    return entry
+
+
+def test_latched_defaults_to_false_and_is_read(suite_file):
+    data = _base(suite_file)
+    data['streams'] = [s for s in data['streams'] if not s.get('latched')] + [_description()]
+    suite = parse_suite(data, 'a')
+    assert not any(s.latched for s in suite.streams[:-1])
+    described = suite.stream('robot_description')
+    assert described.latched and described.rate_hz == 0 and described.period_ns == 0
+    assert not described.has_header and suite.stream('imu').has_header
+    assert described not in suite.streamed and len(suite.streamed) == len(suite.streams) - 1
+
+
+@pytest.mark.parametrize(('entry', 'expected'), [
+    (_description(latched='yes'), 'streams[0] (robot_description).latched: expected bool'),
+    (_description(latched=False, rate_hz=1),
+     "modality 'description' is published once: the stream needs latched: true"),
+    (_description(rate_hz=1), '(robot_description).rate_hz: a latched stream takes no rate_hz'),
+    (_description(qos={'depth': 5}), '(robot_description).qos: a latched stream takes no qos'),
+    (_description(type='sensor_msgs/msg/Imu'), "not supported for modality 'description'"),
+])
+def test_bad_latched_stream_names_file_stream_and_key(tmp_path, suite_file, entry, expected):
+    data = _base(suite_file)
+    data['streams'] = [entry]
+    path = tmp_path / 'bad.yaml'
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as info:
+        load_suite(path)
+    assert str(path) in str(info.value) and expected in str(info.value)

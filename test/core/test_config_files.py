@@ -258,3 +258,27 @@ def test_any_document_raises_only_config_error(name, data):
         PARSERS[name](copy.deepcopy(document), 'random.yaml')
     except ConfigError:
         pass
+
+
+def test_humanoid_urdf_has_the_joints_and_every_sensor_frame_of_the_simulator(suite):
+    """config/humanoid.urdf: the suite's joints move it, every header frame_id is a link."""
+    from humanoid_data.bag.typestore import typestore_for
+    from humanoid_data.core.urdf import load_urdf
+    from humanoid_data.resources import default_urdf
+    from humanoid_data.sim.humanoid import SimulatedHumanoid
+
+    robot = load_urdf(default_urdf())
+    assert sorted(robot.movable) == sorted(suite.joints)
+    sim = SimulatedHumanoid(suite, start_ns=10**12)
+    store = typestore_for()
+    frames = {}
+    for k in range(1, 120):
+        for out in sim.step(sim.start_ns + k * 1_000_000):
+            msgtype = suite.by_topic()[out.topic].msgtype
+            frames[out.topic] = store.deserialize_cdr(out.data, msgtype).header.frame_id
+    assert set(frames) == {s.topic for s in suite.streamed}
+    # Joint states and commands carry no frame_id; every other stream names a link.
+    framed = {topic: frame for topic, frame in frames.items() if frame}
+    assert set(frames) - set(framed) == {'/joint_states', '/teleop/joint_command'}
+    missing = {topic: frame for topic, frame in framed.items() if frame not in robot.links}
+    assert not missing, f'frame_ids that are not links of {default_urdf()}: {missing}'

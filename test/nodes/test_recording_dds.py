@@ -18,7 +18,8 @@ from humanoid_data.cli.demo import demo  # noqa: E402
 from humanoid_data.cli.operator import spin_until  # noqa: E402
 from humanoid_data.cli.plan import session_plan  # noqa: E402
 from humanoid_data.cli.processes import NodeProcess  # noqa: E402
-from humanoid_data.nodes.runtime import message_class, publisher_qos  # noqa: E402
+from humanoid_data.nodes.runtime import (  # noqa: E402
+    latched_qos, message_class, publisher_qos)
 from humanoid_data.core.config import load_suite  # noqa: E402
 from humanoid_data.sim.compare import label_report  # noqa: E402
 from humanoid_data.sim.humanoid import SimulatedHumanoid  # noqa: E402
@@ -39,7 +40,8 @@ def test_recorder_captures_every_published_message(tmp_path, ros_node, suite_fil
     try:
         publishers = {s.topic: ros_node.create_publisher(
             message_class(s.msgtype), s.topic,
-            publisher_qos(s.qos.reliability, s.qos.depth, s.rate_hz))
+            latched_qos() if s.latched
+            else publisher_qos(s.qos.reliability, s.qos.depth, s.rate_hz))
             for s in suite.streams}
         clients = {n: ros_node.create_client(Trigger, f'/recorder/{n}')
                    for n in ('start_episode', 'stop_episode', 'discard_episode')}
@@ -122,7 +124,7 @@ def test_demo_session_is_complete_and_labeled(tmp_path, suite_file):
     assert labels.contact.precision >= 0.99 and labels.contact.recall >= 0.99
     meta = yaml.safe_load((session_dir / 'episode_0001' / 'episode.yaml').read_text())
     assert meta['taxonomy'] and meta['sync']['level'] in ('OK', 'WARN', 'ERROR')
-    assert set(meta['sync']['streams']) == {s.name for s in load_suite(suite_file).streams}
+    assert set(meta['sync']['streams']) == {s.name for s in load_suite(suite_file).streamed}
 
 
 def test_sigterm_closes_the_recording_episode_cleanly(tmp_path, ros_node, light_suite_file):
@@ -150,3 +152,50 @@ def test_sigterm_closes_the_recording_episode_cleanly(tmp_path, ros_node, light_
     meta = yaml.safe_load((folder / 'episode.yaml').read_text())
     assert meta['state'] == 'complete' and meta['outcome'] == 'aborted'
     assert episode_state(folder) == EpisodeState.COMPLETE and verify_bag(folder).ok
+
+
+def test_episode_started_after_the_robot_description_holds_it(tmp_path, ros_node,
+                                                              light_suite_file):
+    """Published once before the recorder starts (transient local), repeated at the open."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from std_msgs.msg import String
+    urdf = (Path(__file__).parents[2] / 'config' / 'humanoid.urdf').read_text()
+    description = ros_node.create_publisher(String, '/robot_description', latched_qos())
+    description.publish(String(data=urdf))
+    received = {}
+
+    def on_status(msg):
+        for status in msg.status:
+            for kv in status.values:
+                if kv.key == '/robot_description received':
+                    received['count'] = int(kv.value)
+    ros_node.create_subscription(DiagnosticArray, '/diagnostics', on_status, 10)
+    # No pre-roll: the description, received before the start, lies before the window.
+    recorder = NodeProcess(session_plan(str(light_suite_file), str(tmp_path), False,
+                                        companions=False, teleop=False,
+                                        recorder={'session': 's', 'preroll_s': 0.0})[0],
+                           tmp_path / 'logs')
+    try:
+        clients = {n: ros_node.create_client(Trigger, f'/recorder/{n}')
+                   for n in ('start_episode', 'stop_episode')}
+        spin_until(lambda: rclpy.spin_once(ros_node, timeout_sec=0.05),
+                   lambda: received.get('count', 0) >= 1
+                   and all(c.service_is_ready() for c in clients.values()), 60.0,
+                   'the recorder to receive /robot_description')
+        for _ in range(2):
+            assert _call(ros_node, clients['start_episode']).success
+            assert _call(ros_node, clients['stop_episode']).success
+    finally:
+        assert recorder.stop() == 0
+    assert received['count'] == 1
+    for episode_id in ('episode_0001', 'episode_0002'):
+        folder = tmp_path / 's' / episode_id
+        meta = yaml.safe_load((folder / 'episode.yaml').read_text())
+        [repeated] = meta['repeated_latched']
+        assert repeated['topic'] == '/robot_description'
+        assert repeated['log_time_ns'] < meta['start_ns']
+        with AnyReader([folder]) as reader:
+            conns = [c for c in reader.connections if c.topic == '/robot_description']
+            [(_, log_ns, raw)] = list(reader.messages(connections=conns))
+            assert log_ns == repeated['log_time_ns']
+            assert reader.deserialize(raw, 'std_msgs/msg/String').data == urdf
