@@ -77,6 +77,9 @@ class CameraModel(NamedTuple):
     height: int
     k: np.ndarray
     distortion: np.ndarray
+    distortion_model: str = ''           # e.g. plumb_bob, rational_polynomial, equidistant
+    r: np.ndarray | None = None          # (3, 3) rectification rotation
+    p: np.ndarray | None = None          # (3, 4) projection of the rectified image
 
 
 class PoseSample(NamedTuple):
@@ -248,7 +251,9 @@ def _cloud(msg: Any) -> PointCloudArray:
 def _camera_info(msg: Any) -> CameraModel:
     return CameraModel(_stamp(msg), msg.header.frame_id, int(msg.width), int(msg.height),
                        np.asarray(msg.k, dtype=np.float64).reshape(3, 3),
-                       np.asarray(msg.d, dtype=np.float64))
+                       np.asarray(msg.d, dtype=np.float64), str(msg.distortion_model),
+                       np.asarray(msg.r, dtype=np.float64).reshape(3, 3),
+                       np.asarray(msg.p, dtype=np.float64).reshape(3, 4))
 
 
 def _pose(msg: Any) -> PoseSample:

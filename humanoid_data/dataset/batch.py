@@ -293,8 +293,8 @@ def _plan(found: list[EpisodeSource], staging_root: Path, config: DatasetConfig,
             continue
         stage = staging_root / f'{episode.parent.name}__{episode.name}__' \
                                f'{episode_key(episode, config, fmt, settings)}'
-        if (stage / SUMMARY).is_file():
-            summary = json.loads((stage / SUMMARY).read_text())
+        summary = _staged_summary(stage)
+        if summary is not None:
             # The same bag found under another source argument: its path is the new one.
             summary.update(source_path=source.path, source_id=source.source_id)
             staged[source.name] = (stage, summary)
@@ -304,6 +304,18 @@ def _plan(found: list[EpisodeSource], staging_root: Path, config: DatasetConfig,
             shutil.rmtree(stage, ignore_errors=True)
             todo.append((source, stage))
     return todo
+
+
+def _staged_summary(stage: Path) -> dict[str, Any] | None:
+    """A staged episode's summary, or None when it must be staged (again).
+
+    A summary without the cameras' intrinsics (``calibration``) was staged before they
+    were part of it.
+    """
+    if not (stage / SUMMARY).is_file():
+        return None
+    summary = json.loads((stage / SUMMARY).read_text())
+    return summary if isinstance(summary, dict) and 'calibration' in summary else None
 
 
 def _collect(source: EpisodeSource, stage: Path, outcome: Outcome,

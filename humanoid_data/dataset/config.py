@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from humanoid_data.core.config import (
-    SuiteConfig, check_mapping, check_number, parse_enum, parse_settings, read_yaml, short_repr)
+    Modality, SuiteConfig, check_mapping, check_number, parse_enum, parse_settings, read_yaml,
+    short_repr)
 from humanoid_data.core.quality import QualityGates
 from humanoid_data.core.sync import AlignSpec, Policy
 from humanoid_data.errors import ConfigError
@@ -114,6 +115,12 @@ class DatasetConfig:
         if missing:
             raise ConfigError(f'{where}: required dataset stream(s) {", ".join(missing)} are '
                               f'not in the recorded suite (robot {suite.robot})')
+        infos = {s.name for s in suite.streams if s.modality == Modality.CAMERA_INFO}
+        listed = [p.stream for p in self.streams if p.stream in infos]
+        if listed:
+            raise ConfigError(f'{self.source}: streams.{listed[0]}: a camera_info stream is '
+                              'not a dataset key; each camera\'s intrinsics go into the '
+                              'calibration sidecar by themselves (docs/formats.md)')
 
 
 _STREAM_KEYS = {'key', 'policy', 'tolerance_ms', 'as_of', 'required', 'stamps'}

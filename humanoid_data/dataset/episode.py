@@ -5,7 +5,8 @@
 builds the labels (from the bag's events, replaced by the best label set saved under
 ``<session>/labels/`` when there is one: ``labels_source``) and the quality report.
 Images stay in the bag: for each camera it records which message every frame uses, and
-a writer decodes them in pass 2.
+a writer decodes them in pass 2. Each camera's intrinsics come from its paired
+CameraInfo stream (``calibration``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from humanoid_data.core.labels import Segment
 from humanoid_data.core.phases import Taxonomy
 from humanoid_data.core.quality import QualityReport, assess
 from humanoid_data.core.sync import Alignment, Policy, align, timeline
+from humanoid_data.dataset.calibration import episode_intrinsics
 from humanoid_data.dataset.config import DatasetConfig, StreamPlan
 from humanoid_data.dataset.episode_labels import (
     apply_verdict, flag_provenance, label_episode, label_from_store, resolve_task)
@@ -74,6 +76,8 @@ class EpisodeData:
     notes: list[str] = field(default_factory=list)
     provenance: LabelProvenance | None = None     # where the labels came from
     label_verdict: tuple[str, str, str] | None = None   # a person's (verdict, reason, who)
+    window_ns: tuple[int, int] = (0, 0)           # (start, stop) on the robot clock
+    intrinsics: dict[str, dict] = field(default_factory=dict)   # camera key -> record
 
     @property
     def frame_count(self) -> int:
@@ -169,7 +173,7 @@ def _build(reader: EpisodeReader, config: DatasetConfig, taxonomy: Taxonomy,
     task, instruction, definition = resolve_task(meta, taxonomy)
     data = EpisodeData(reader, meta.episode_id or reader.path.name, reader.path.parent.name,
                        meta, instants, task, instruction, meta.outcome, meta.failure_mode,
-                       notes=notes)
+                       notes=notes, window_ns=(start_ns, stop_ns))
     missing_required = np.zeros(len(instants), dtype=bool)
     residuals_ms: dict[str, np.ndarray] = {}
     silent: list[str] = []
@@ -188,6 +192,7 @@ def _build(reader: EpisodeReader, config: DatasetConfig, taxonomy: Taxonomy,
     label_episode(data, definition, contact_config, stop_ns)
     label_from_store(data, taxonomy, stop_ns)     # the best label set saved, if any
     _assess(data, config, missing_required, residuals_ms)
+    data.intrinsics = episode_intrinsics(data)    # after _assess: it may add a flag
     apply_verdict(data)
     for stream in silent:
         data.quality.rejected.append(f'required stream {stream} has no messages '

@@ -14,6 +14,10 @@
                                chunked one frame per chunk, gzip
         labels/phase_index     (N,), labels/contact (N, channels), attrs: names
         stamps/<stream>        (N,) stamp used (ns, -1 missing), residual_ns, valid
+        calibration/<name>     per camera (obs name, e.g. images_head): attrs status (ok
+                               or none), reason, key, frame_id, width, height,
+                               distortion_model, ...; datasets K (3, 3), D, R (3, 3),
+                               P (3, 4) when known (pixels, ROS CameraInfo conventions)
         timestamps             (N,) seconds from the episode's first frame
     mask/train, mask/valid     demo names; every 10th kept episode is validation
     mask/ok, mask/flagged      quality tiers
@@ -31,6 +35,7 @@ import h5py
 import numpy as np
 
 from humanoid_data import __version__
+from humanoid_data.dataset import calibration
 from humanoid_data.dataset.checksums import write_file_checksum
 from humanoid_data.dataset.config import DatasetConfig
 from humanoid_data.dataset.labels_provenance import dataset_taxonomy, write_hdf5_provenance
@@ -115,3 +120,4 @@ def _write_demo(group: h5py.Group, stage: Path, summary: dict[str, Any],
     for name in stamps.files:
         stamp_group.create_dataset(name, data=stamps[name], compression='gzip')
     group.create_dataset('timestamps', data=np.arange(n) / config.fps)
+    calibration.write_hdf5(group, summary['calibration'], obs_name)

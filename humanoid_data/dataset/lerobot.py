@@ -13,7 +13,8 @@ Layout (docs/formats.md)::
     videos/<key>/chunk-000/file-NNN.mp4        episodes one after another, per camera,
                                                up to video_files_size_in_mb a file
     humanoid_data/episode_NNNNNN/              sidecars: stamps.npz, labels.json,
-                                               quality.json, depth.h5, lidar.h5
+                                               quality.json, calibration.json (each
+                                               camera's intrinsics), depth.h5, lidar.h5
     humanoid_data/report.json                  every episode's verdict and reasons, and
                                                the episodes that failed, with why
 
@@ -35,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from humanoid_data import __version__
+from humanoid_data.dataset import calibration
 from humanoid_data.dataset.checksums import MANIFEST, write_manifest
 from humanoid_data.dataset.config import DatasetConfig
 from humanoid_data.dataset.labels_provenance import (
@@ -260,6 +262,7 @@ def write_lerobot(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
         'features': packer.features,
         'humanoid_data': {'version': __version__, 'config_digest': config.digest,
                           'taxonomy': taxonomy, 'sidecars': 'humanoid_data/episode_NNNNNN/',
+                          'calibration': f'humanoid_data/episode_NNNNNN/{calibration.FILE}',
                           'checksums': MANIFEST},
     }
     (out / 'meta' / 'info.json').write_text(json.dumps(info, indent=1))
@@ -304,5 +307,6 @@ def _copy_sidecars(stage: Path, target: Path, summary: dict[str, Any]) -> None:
             shutil.copyfile(stage / name, target / name)
     if summary['images']:
         shutil.copyfile(stage / IMAGES, target / 'depth.h5')
+    write_json(target / calibration.FILE, calibration.document(summary['calibration']))
     (target / 'episode.json').write_text(json.dumps(
-        {k: v for k, v in summary.items() if k != 'videos'}, indent=1))
+        {k: v for k, v in summary.items() if k not in ('videos', 'calibration')}, indent=1))

@@ -12,7 +12,9 @@ Staged episode folder::
     episode.json        summary: ids, source id and path, whether the bag's checksums
                         were verified, task, instruction, outcome, verdict and reasons,
                         frames, fps, per camera pixel stats and shape, keys and names,
-                        ``labels`` (where the labels came from) and the taxonomy in force
+                        ``labels`` (where the labels came from), the taxonomy in force
+                        and ``calibration`` (per camera key its intrinsics or a ``none``
+                        record: dataset/calibration.py)
     frames.npz          per-frame columns (timeline, numeric keys, labels, validity)
     stamps.npz          per stream: stamp used, residual, valid (sidecar)
     labels.json         phase segments, contact intervals, disagreements, events
@@ -47,7 +49,9 @@ from humanoid_data.dataset.sources import EpisodeSource, verify_source
 from humanoid_data.errors import BagError, HumanoidDataError
 
 SUMMARY = 'episode.json'
-STAGE_LAYOUT = 2          # of the staged files: a change stages every episode again
+#: Of the staged files: a change stages every episode again (3: the summary holds the
+#: cameras' intrinsics, ``calibration``).
+STAGE_LAYOUT = 3
 LIDAR = 'lidar.h5'
 IMAGES = 'images.h5'      # depth (both formats) and, for HDF5, the camera images
 
@@ -249,6 +253,7 @@ def stage_episode(source: EpisodeSource, staging: Path, config: DatasetConfig,
         'rejected': data.quality.rejected, 'notes': verify_notes + data.notes,
         'names': data.names, 'phase_names': data.phase_names, 'channels': data.channels,
         'bag_bytes': data.reader.bag_bytes, 'videos': {}, 'images': {},
+        'calibration': data.intrinsics,
     }
     if data.quality.verdict != 'rejected':
         _stage_frames(data, staging, config, fmt, summary)

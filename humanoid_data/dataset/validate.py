@@ -2,6 +2,9 @@
 
 Labels: phase indices against the segment tables, subtasks against the phases, and every
 episode's labels provenance (a known source, its taxonomy the dataset's or flagged).
+Calibration: every camera of every episode has its intrinsics or an explicit ``none``
+record; K a finite 3x3 with positive focal lengths, the principal point inside the image,
+the size the video's (``dataset/calibration.py``).
 
 ``validate(path)`` returns the list of problems (empty when the dataset is sound). A
 LeRobot v3 folder (meta/info.json) and an HDF5 file (or a folder holding
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from humanoid_data.dataset import calibration
 from humanoid_data.dataset.checksums import check_file_checksum, check_manifest
 from humanoid_data.dataset.labels_provenance import (
     check_episode_subtasks, check_hdf5_labels, check_lerobot_labels, read_subtasks)
@@ -158,6 +162,7 @@ def _episode(root: Path, info: dict, episode: dict, columns: dict[str, np.ndarra
             problems.extend(check_episode_subtasks(
                 where, subtasks, columns['subtask_index'][lo:hi],
                 columns['phase_index'][lo:hi], summary['phase_names']))
+    problems.extend(_calibration(root, info, sidecar))
     for key, feature in info['features'].items():
         if feature['dtype'] != 'video':
             continue
@@ -166,6 +171,31 @@ def _episode(root: Path, info: dict, episode: dict, columns: dict[str, np.ndarra
             file_index=episode[f'videos/{key}/file_index'])
         problems.extend(_video(where, video, episode, key, hi - lo, fps))
     return problems
+
+
+def _calibration(root: Path, info: dict, sidecar: Path) -> list[str]:
+    """The episode's calibration.json covers every camera, each record sound."""
+    path = sidecar / calibration.FILE
+    where = str(path.relative_to(root))
+    cameras: list[tuple[str, int | None, int | None]] = []
+    for key, feature in info['features'].items():
+        if feature['dtype'] == 'video':
+            video = feature.get('info') or {}
+            cameras.append((key, video.get('video.width'), video.get('video.height')))
+    summary_file = sidecar / 'episode.json'
+    if summary_file.is_file():
+        summary = json.loads(summary_file.read_text())
+        for key, image in (summary.get('images') or {}).items():   # depth, in depth.h5
+            height, width = image['shape']
+            cameras.append((key, width, height))
+    if not path.is_file():
+        return [f'{where}: missing (the intrinsics of {", ".join(k for k, _, _ in cameras)})'
+                ] if cameras else []
+    try:
+        document = json.loads(path.read_text(encoding='utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        return [f'{where}: not JSON ({err})']
+    return calibration.check_document(where, document, cameras)
 
 
 def _labels(where: str, labels: dict, summary: dict, phase_index: np.ndarray,
@@ -250,6 +280,7 @@ def _hdf5_structure(path: Path) -> list[str]:
                 if len(dataset) != n:
                     problems.append(f'{path}: {name}/obs/{obs_name} has {len(dataset)} rows, '
                                     f'num_samples {n}')
+            problems.extend(_hdf5_calibration(path, name, group))
         if not total:
             problems.append(f'{path}: an empty dataset (0 frames)')
         if int(h5['data'].attrs.get('total', -1)) != total:
@@ -258,4 +289,21 @@ def _hdf5_structure(path: Path) -> list[str]:
         if masked != set(demos):
             problems.append(f'{path}: mask/train + mask/valid do not cover every demo')
         problems.extend(check_hdf5_labels(path, h5['data']))
+    return problems
+
+
+def _hdf5_calibration(path: Path, name: str, group) -> list[str]:
+    """Every camera of a demo (obs images_* and depth_*) has a sound calibration group."""
+    problems = []
+    cameras = [(obs_name, dataset) for obs_name, dataset in group['obs'].items()
+               if obs_name.startswith(('images_', 'depth_')) and dataset.ndim >= 3]
+    for obs_name, dataset in cameras:
+        where = f'{path}: {name}/{calibration.GROUP}/{obs_name}'
+        if f'{calibration.GROUP}/{obs_name}' not in group:
+            problems.append(f'{where}: missing: no intrinsics and no "none" record')
+            continue
+        record = calibration.hdf5_record(group[calibration.GROUP][obs_name])
+        key = record.get('key') or obs_name
+        problems.extend(calibration.check_record(where, key, record, int(dataset.shape[2]),
+                                                 int(dataset.shape[1])))
     return problems
