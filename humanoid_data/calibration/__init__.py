@@ -1,0 +1,1 @@
+"""Calibration of recorded episodes: camera intrinsics and the robot description."""
