@@ -62,9 +62,51 @@ def _start_episode(node, spin: Callable[[], None]) -> None:
         node.destroy_client(start)
 
 
+SHM = Path('/dev/shm')
+
+
+def _shared_memory() -> set[str]:
+    """Fast DDS shared-memory files (segments and their lock files) now in /dev/shm."""
+    return {p.name for p in SHM.glob('fastdds_*')} if SHM.is_dir() else set()
+
+
+def _in_use() -> set[str]:
+    """Names of /dev/shm files another live process has open or mapped.
+
+    This process is left out: its participant is shut down by then, and a name it still
+    maps can go (the memory is freed when it unmaps).
+    """
+    used = set()
+    for proc in Path('/proc').iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            used |= {line.rsplit('/', 1)[-1].strip() for line in
+                     (proc / 'maps').read_text().splitlines() if '/dev/shm/' in line}
+            used |= {os.readlink(fd).rsplit('/', 1)[-1] for fd in (proc / 'fd').iterdir()
+                     if os.readlink(fd).startswith('/dev/shm/')}
+        except OSError:
+            continue        # the process ended meanwhile, or is not ours to read
+    return used
+
+
+def _remove_orphaned_segments(before: set[str]) -> int:
+    """Remove the segments a trial's killed processes left behind; return how many.
+
+    A SIGKILLed participant cannot unlink its segment (the recorder's is about 281 MB of
+    RAM-backed file); twenty trials would leave gigabytes, and a full /dev/shm stops DDS
+    delivering at all. Only files made during the trial and held by no process go.
+    """
+    orphans = _shared_memory() - before - _in_use()
+    for name in orphans:
+        (SHM / name).unlink(missing_ok=True)
+    return len(orphans)
+
+
 def trial(args: argparse.Namespace, config: Path, out: Path, k: int, hold_s: float) -> dict:
     """One domain, one recorder, one episode, one SIGKILL after ``hold_s``."""
     name = f'trial_{k:02d}'
+    shared_before = _shared_memory()
     os.environ['ROS_DOMAIN_ID'] = str(args.domain + k)
     begin = time.time() + RENDER_S
     replays = launch_replays(args.scale, args.publishers, begin, hold_s + 20.0,
@@ -94,11 +136,13 @@ def trial(args: argparse.Namespace, config: Path, out: Path, k: int, hold_s: flo
     finally:
         for replay in replays:
             replay.kill()
+            replay.wait(30)
         if recorder.running():
             recorder.process.kill()
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+        _remove_orphaned_segments(shared_before)
     return _measure(out / name, killed_ns, hold_s)
 
 
