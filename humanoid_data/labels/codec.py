@@ -10,12 +10,11 @@ under an older taxonomy is still a valid document.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, NoReturn, TypeVar
 
-from humanoid_data.core.checks import short_repr
+from humanoid_data.core.checks import check_number, short_repr
 from humanoid_data.core.phases import Taxonomy
 from humanoid_data.errors import ConfigError, LabelError
 from humanoid_data.labels.model import (
@@ -48,9 +47,13 @@ class _At:
     def index(self, i: int) -> _At:
         return _At(self.where, f'{self.path}[{i}]')
 
+    @property
+    def name(self) -> str:
+        """The file and the field path, as errors name them."""
+        return f'{self.where}: {self.path}' if self.path else self.where
+
     def fail(self, problem: str) -> NoReturn:
-        raise LabelError(f'{self.where}: {self.path}: {problem}' if self.path
-                         else f'{self.where}: {problem}')
+        raise LabelError(f'{self.name}: {problem}')
 
 
 def _object(raw: object, at: _At, keys: tuple[str, ...], required: tuple[str, ...]
@@ -82,17 +85,11 @@ def _optional_ns(value: object, at: _At) -> int | None:
     return None if value is None else _ns(value, at)
 
 
-def _number(value: object, at: _At, maximum: float = math.inf) -> float:
-    number = math.nan
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            number = float(value)
-        except OverflowError:   # an integer beyond float range
-            pass
-    if not (math.isfinite(number) and 0.0 <= number <= maximum):
-        bound = f'0..{maximum:g}' if math.isfinite(maximum) else '>= 0'
-        at.fail(f'expected a finite number {bound}, got {short_repr(value)}')
-    return number
+def _number(value: object, at: _At, maximum: float | None = None) -> float:
+    try:
+        return check_number(value, at.name, minimum=0.0, maximum=maximum)
+    except ConfigError as err:
+        raise LabelError(str(err)) from None
 
 
 def _confidence(value: object, at: _At) -> float | None:
