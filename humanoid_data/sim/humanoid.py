@@ -23,8 +23,7 @@ from humanoid_data.errors import ConfigError
 from humanoid_data.sim import sensors
 from humanoid_data.sim.faults import HEALTHY, StreamFault
 from humanoid_data.sim.scenario import Scenario, SceneState
-from humanoid_data.sim.scene import (
-    HEAD_HFOV_DEG, WRIST_HFOV_DEG, HeadView, LidarScan, PinholeCamera, WristView)
+from humanoid_data.sim.scene import HeadView, LidarScan, WristView, camera_of
 
 
 class Outgoing(NamedTuple):
@@ -236,9 +235,7 @@ class SimulatedHumanoid:
             return lambda t, h: encode.image(h, frame, head_view.render(self._state(t))[1],
                                              stream.encoding)
         if m == Modality.CAMERA_INFO:
-            # The intrinsics the images are rendered with: the wrist cameras are wider.
-            hfov = WRIST_HFOV_DEG if stream.name.startswith('wrist_') else HEAD_HFOV_DEG
-            f = PinholeCamera(stream.width, stream.height, hfov).f
+            f = camera_of(stream.name, stream.width, stream.height).f
             return lambda t, h: encode.camera_info(h, frame, stream.width, stream.height, f, f)
         if m == Modality.LIDAR:
             lidar = LidarScan(stream.points)

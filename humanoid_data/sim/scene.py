@@ -58,6 +58,12 @@ class PinholeCamera:
         return np.stack([u, v], axis=1), z
 
 
+def camera_of(stream_name: str, width: int, height: int) -> PinholeCamera:
+    """The pinhole a stream's images are rendered with: wrist cameras are wider."""
+    wrist = stream_name.startswith('wrist_')
+    return PinholeCamera(width, height, WRIST_HFOV_DEG if wrist else HEAD_HFOV_DEG)
+
+
 class HeadView:
     """The head RGB-D camera; RGB and depth come from one trigger and one render."""
 
