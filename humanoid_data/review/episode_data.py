@@ -5,7 +5,7 @@ every stream, the small streams' values, the events) and keeps:
 
 - the clock: the origin (``start_ns`` of episode.yaml, else the first message stamp; an
   episode without a bag takes the earliest stamp of its label sets, see
-  ``label_origin``) and the duration;
+  ``review.clock``) and the duration;
 - the cameras (``review.proxy.camera_streams``) with the header stamp of each image in
   log order, which is frame k of the proxy video;
 - the signals: force per wrist ``|F - bias|`` (bias: mean of the first
@@ -17,9 +17,7 @@ every stream, the small streams' values, the events) and keeps:
 - the events: the operator's phase markers, notes and episode control.
 
 ``EpisodeCache`` keeps the last few episodes read, so a second request is cheap; an
-episode whose bag or episode.yaml changed on disk is read again. The label-set helpers
-at the end move every ``*_ns`` field of a label set's JSON between absolute robot stamps
-and stamps relative to the origin (exact integer arithmetic: robot stamps exceed 2**53).
+episode whose bag or episode.yaml changed on disk is read again.
 """
 
 from __future__ import annotations
@@ -39,7 +37,6 @@ from humanoid_data.core.events import (
     Boundary, Discard, EpisodeEnd, EpisodeOutcome, EpisodeStart, EventBase, Note, Phase,
     Source)
 from humanoid_data.errors import HumanoidDataError
-from humanoid_data.labels.model import LabelSet
 from humanoid_data.resources import default_suite
 
 #: Most points of one signal sent to the page.
@@ -52,9 +49,6 @@ ARM_JOINTS = ('shoulder_pitch', 'shoulder_roll', 'shoulder_yaw', 'elbow', 'wrist
               'wrist_pitch', 'wrist_roll')
 FINGER_JOINTS = ('thumb_rot', 'thumb', 'index', 'middle', 'ring', 'pinky')
 SIDES = ('left', 'right')
-#: Every stamp field of a label set's JSON (``labels/codec.py``).
-STAMP_FIELDS = ('begin_ns', 'end_ns', 'onset_ns', 'offset_ns', 'stamp_ns')
-SLIPS = 'slips_ns'
 
 
 @dataclass(frozen=True)
@@ -422,54 +416,6 @@ class EpisodeCache:
             return info
 
 
-def label_stamps(label_set: LabelSet) -> list[int]:
-    """Every stamp a label set holds."""
-    stamps = [s for p in label_set.phases for s in (p.begin_ns, p.end_ns)]
-    for contact in label_set.contacts:
-        stamps += [contact.onset_ns, *contact.slips_ns]
-        stamps += [] if contact.offset_ns is None else [contact.offset_ns]
-    stamps += [t.stamp_ns for t in (*label_set.instructions, *label_set.notes,
-                                    *label_set.decisions) if t.stamp_ns is not None]
-    return stamps
-
-
-def label_origin(label_sets: Iterable[LabelSet]) -> int | None:
-    """The earliest stamp of the label sets; None when they hold none."""
-    return min((s for ls in label_sets for s in label_stamps(ls)), default=None)
-
-
-def label_extent(label_sets: Iterable[LabelSet]) -> int | None:
-    """The latest stamp of the label sets; None when they hold none."""
-    return max((s for ls in label_sets for s in label_stamps(ls)), default=None)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def shift_stamps(data: Any, offset: int) -> Any:
-    """A copy of a label set's JSON with ``offset`` added to every integer stamp field.
-
-    Every ``*_ns`` field of the codec (``begin_ns``, ``end_ns``, ``onset_ns``,
-    ``offset_ns``, ``stamp_ns``, each of ``slips_ns``) that holds an integer is shifted;
-    anything else (None, a wrong type) is left for the codec to name.
-    """
-    if isinstance(data, list):
-        return [shift_stamps(item, offset) for item in data]
-    if not isinstance(data, dict):
-        return data
-    out = {}
-    for key, value in data.items():
-        if key in STAMP_FIELDS and _is_int(value):
-            out[key] = value + offset
-        elif key == SLIPS and isinstance(value, list):
-            out[key] = [v + offset if _is_int(v) else v for v in value]
-        else:
-            out[key] = shift_stamps(value, offset)
-    return out
-
-
 __all__ = ['BIAS_WINDOW_NS', 'MAX_POINTS', 'Camera', 'EpisodeCache', 'EpisodeInfo',
-           'Signal', 'Summary', 'TimelineEvent', 'downsample', 'has_bag', 'label_extent',
-           'label_origin', 'read_episode', 'read_summary', 'shift_stamps',
-           'timeline_events']
+           'Signal', 'Summary', 'TimelineEvent', 'downsample', 'has_bag', 'read_episode',
+           'read_summary', 'timeline_events']

@@ -31,9 +31,9 @@ from humanoid_data.labels.model import (
 from humanoid_data.labels.prelabel import PRELABEL, uncertainty
 from humanoid_data.labels.store import GOLD, LabelStore, check_name
 from humanoid_data.review import rules
+from humanoid_data.review.clock import label_extent, label_origin, shift_stamps
 from humanoid_data.review.episode_data import (
-    EpisodeCache, EpisodeInfo, Summary, has_bag, label_extent, label_origin, read_summary,
-    shift_stamps)
+    EpisodeCache, EpisodeInfo, Summary, has_bag, read_summary)
 
 #: The proxy cache of a session when no ``cache_dir`` is given (hidden: never an episode).
 CACHE_FOLDER = '.review'
