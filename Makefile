@@ -9,8 +9,10 @@ STAMP := $(VENV)/.installed
 
 # open3d needs libusb at import and libgomp; opencv-python needs libGL and glib; the
 # launch file test uses xmllint when it exists; the review workbench's browser tests drive
-# Debian's headless Chromium through its ChromeDriver.
-SYSTEM_LIBS := libusb-1.0-0 libgl1 libglib2.0-0 libgomp1 libxml2-utils chromium chromium-driver
+# Debian's headless Chromium through its ChromeDriver; building tf2_msgs (no wheel has it)
+# needs CMake, a C/C++ compiler and the Python headers.
+SYSTEM_LIBS := libusb-1.0-0 libgl1 libglib2.0-0 libgomp1 libxml2-utils chromium chromium-driver \
+	cmake g++ python3-dev
 
 system-deps:
 	@missing=""; for p in $(SYSTEM_LIBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -20,10 +22,11 @@ system-deps:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(STAMP): setup.py setup.cfg package.xml | system-deps
+$(STAMP): setup.py setup.cfg package.xml tools/build_tf2_msgs.py | system-deps
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[ros,test]'
+	$(PY) tools/build_tf2_msgs.py
 	touch $(STAMP)
 
 install: $(STAMP)
