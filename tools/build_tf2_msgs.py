@@ -376,24 +376,26 @@ def fix_include_paths(layout: Layout, python_include: Path, numpy_headers: Path)
         if fixed else 'include paths: nothing to fix')
 
 
-def write_if_changed(path: Path, text: str) -> None:
-    """Write ``text`` unless ``path`` holds it already (keeps the build incremental)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
-
-
 def write_sources(layout: Layout) -> None:
     """The interface package's sources."""
-    write_if_changed(layout.src / 'CMakeLists.txt', CMAKE_LISTS)
-    write_if_changed(layout.src / 'package.xml', PACKAGE_XML)
-    write_if_changed(layout.src / 'msg' / 'TFMessage.msg', MESSAGE)
+    for relative, text in (('CMakeLists.txt', CMAKE_LISTS), ('package.xml', PACKAGE_XML),
+                           ('msg/TFMessage.msg', MESSAGE)):
+        path = layout.src / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
     say(f'sources: written to {layout.src}')
 
 
 def build(layout: Layout, env: dict[str, str]) -> None:
-    """Configure, compile and install into the staging prefix."""
+    """Configure, compile and install into the staging prefix, from a clean build folder.
+
+    Seconds of compiling are not worth the risk of a cache left by a failed run (CMake keeps
+    a compiler it once found, even a broken one).
+    """
     start = time.monotonic()
+    for folder in (layout.cmake, layout.stage):
+        if folder.exists():
+            shutil.rmtree(folder)
     run('configure (cmake)',
         ['cmake', '-S', layout.src, '-B', layout.cmake,
          f'-DCMAKE_INSTALL_PREFIX={layout.stage}',
@@ -404,8 +406,6 @@ def build(layout: Layout, env: dict[str, str]) -> None:
     run('compile (cmake --build)',
         ['cmake', '--build', layout.cmake, '--parallel', str(os.cpu_count() or 2)],
         layout.logs / 'build.log', env)
-    if layout.stage.exists():
-        shutil.rmtree(layout.stage)
     run('stage (cmake --install)', ['cmake', '--install', layout.cmake],
         layout.logs / 'install.log', env)
     say(f'build: configured, compiled and staged in {time.monotonic() - start:.0f} s')
