@@ -111,6 +111,22 @@ def point_cloud(stamp_ns: int, frame_id: str, xyzi: np.ndarray) -> bytes:
     return _serialize(msg, 'sensor_msgs/msg/PointCloud2')
 
 
+def tf_message(transforms: Sequence[tuple[int, str, str, Any, Any]]) -> bytes:
+    """Serialize a ``tf2_msgs/TFMessage``.
+
+    Args:
+        transforms: ``(stamp_ns, parent, child, translation (3), quaternion x y z w)``
+            for each ``TransformStamped``, in order.
+
+    """
+    items = [_T['geometry_msgs/msg/TransformStamped'](
+        header(stamp, parent), child,
+        _T['geometry_msgs/msg/Transform'](_Vector3(*map(float, translation)),
+                                          _Quaternion(*map(float, quat))))
+        for stamp, parent, child, translation, quat in transforms]
+    return _serialize(_T['tf2_msgs/msg/TFMessage'](items), 'tf2_msgs/msg/TFMessage')
+
+
 def string(text: str) -> bytes:
     """Serialize a ``std_msgs/String``."""
     return _serialize(_T['std_msgs/msg/String'](text), 'std_msgs/msg/String')
@@ -177,3 +193,39 @@ def joint_state_layout(names: Sequence[str], with_state: bool = True) -> FixedLa
     if with_state:
         return FixedLayout(joint_state(0, names, p, v, e), [p, v, e])
     return FixedLayout(joint_state(0, names, p), [p])
+
+
+class TfLayout:
+    """Fast re-serialization of a ``TFMessage`` for fixed parent and child frames.
+
+    Like ``FixedLayout`` but every ``TransformStamped`` has its own header: the offsets
+    of each stamp and of each transform's seven numbers (translation, then quaternion
+    x y z w, contiguous float64 in CDR) are found once in a template.
+    """
+
+    def __init__(self, edges: Sequence[tuple[str, str]]) -> None:
+        """Serialize a template for ``(parent, child)`` edges and locate its fields."""
+        values = _sentinel(7 * len(edges), 2503.0).reshape(-1, 7)
+        stamps = [(1_000_003 + i) * 1_000_000_000 + 7 for i in range(len(edges))]
+        template = tf_message([(stamp, parent, child, v[:3], v[3:])
+                               for stamp, (parent, child), v in zip(stamps, edges, values)])
+        self._template = template
+        self._stamps = [template.find(struct.pack('<iI', stamp // 1_000_000_000, 7))
+                        for stamp in stamps]
+        self._values = [template.find(v.tobytes()) for v in values]
+        if min(self._stamps + self._values, default=0) < 0:
+            raise ValueError('sentinel not found in the TFMessage template')
+        self.size = len(edges)
+
+    def fill(self, stamp_ns: int, translations: np.ndarray, quats: np.ndarray) -> bytes:
+        """The template with every stamp set to ``stamp_ns`` and (N, 3), (N, 4) values."""
+        out = bytearray(self._template)
+        sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+        rows = np.concatenate([np.asarray(translations, dtype=np.float64).reshape(-1, 3),
+                               np.asarray(quats, dtype=np.float64).reshape(-1, 4)], axis=1)
+        if len(rows) != self.size:
+            raise ValueError(f'{len(rows)} transforms for a layout of {self.size}')
+        for stamp_at, value_at, row in zip(self._stamps, self._values, rows):
+            struct.pack_into('<iI', out, stamp_at, sec, nanosec)
+            out[value_at:value_at + 56] = row.tobytes()
+        return bytes(out)

@@ -26,6 +26,7 @@ from humanoid_data.bag.decode import (
     ImageArray, ImuSample, JointArrays, PointCloudArray, WrenchSample, decode)
 from humanoid_data.bag.metadata import EpisodeMeta, check_bag_metadata, read_episode_yaml
 from humanoid_data.bag.stamps import header_stamp_ns, string_payload
+from humanoid_data.bag.typestore import typestore_for
 from humanoid_data.core.config import Modality, StreamConfig, SuiteConfig, load_suite
 from humanoid_data.core.events import EventBase, decode_event
 from humanoid_data.errors import (
@@ -279,11 +280,13 @@ class EpisodeReader:
             # A headerless stream (the robot description) is stamped with its receive
             # time, as the recorder stamped it; a latched message repeated at an episode's
             # open keeps its original receive time, before the episode's start.
-            entry.header_ns.append(header_stamp_ns(raw) if entry.stream.has_header
+            entry.header_ns.append(header_stamp_ns(raw, entry.stream.stamp_offset)
+                                   if entry.stream.has_header
                                    else log_ns)
             entry.receive_ns.append(log_ns)
             if entry.stream.modality not in LARGE and \
-                    entry.stream.modality not in (Modality.CAMERA_INFO, Modality.DESCRIPTION):
+                    entry.stream.modality not in (Modality.CAMERA_INFO, Modality.DESCRIPTION,
+                                                  Modality.TRANSFORM):
                 value, names = _small_value(decode(raw, msgtype))
                 entry.append_value(value)
                 if names and not entry.names:
@@ -301,6 +304,24 @@ class EpisodeReader:
             self.events.append(decode_event(string_payload(raw)))
         except (DecodeError, EventError):
             self.malformed_events += 1
+
+    def transform_messages(self, topic: str) -> list[Any]:
+        """Every ``tf2_msgs/TFMessage`` of ``topic`` decoded (rosbags objects), bag order.
+
+        Raises:
+            BagError: As ``scan``, or a message that does not decode, naming the topic.
+
+        """
+        msgtype = self.suite.by_topic()[topic].msgtype
+        store = typestore_for()
+        out = []
+        for _, _, raw in self._messages({topic}):
+            try:
+                out.append(store.deserialize_cdr(raw, msgtype))
+            except Exception as err:  # noqa: BLE001 - rosbags raises several types
+                raise BagError(f'{self.path}: topic {topic}: a {msgtype} that does not '
+                               f'decode: {err}') from err
+        return out
 
     def read(self, topic: str, wanted: set[int]) -> Iterator[tuple[int, ImageArray |
                                                                    PointCloudArray]]:

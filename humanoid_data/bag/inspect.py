@@ -17,6 +17,7 @@ from rosbags.rosbag2 import Reader
 from humanoid_data.bag.episode_reader import find_suite
 from humanoid_data.bag.metadata import check_bag_metadata
 from humanoid_data.bag.stamps import header_stamp_ns, string_payload
+from humanoid_data.core.config import STAMP_OFFSETS
 from humanoid_data.core.events import EventBase, decode_event, encode_event
 from humanoid_data.errors import BagError, DecodeError, EventError, HumanoidDataError
 
@@ -142,7 +143,8 @@ def inspect_bag(path: str | Path) -> BagReport:
                         malformed += 1
                     continue
                 try:
-                    header[conn.topic].append(header_stamp_ns(raw))
+                    header[conn.topic].append(
+                        header_stamp_ns(raw, STAMP_OFFSETS.get(conn.msgtype, 4)))
                 except DecodeError as err:
                     raise BagError(f'{path}: topic {conn.topic}: {err}') from err
             duration = reader.duration / 1e9 if reader.message_count else 0.0

@@ -24,24 +24,32 @@ def _little_endian(raw: bytes | memoryview) -> bool:
     return bool(raw[1] & 1)
 
 
-def header_stamp_ns(raw: bytes | memoryview) -> int:
+def header_stamp_ns(raw: bytes | memoryview, offset: int = 4) -> int:
     """Return ``header.stamp`` in nanoseconds of a serialized message that has a header.
 
     Args:
         raw: CDR bytes as received from DDS.
+        offset: Where the stamp begins: 4, right after the encapsulation, for a message
+            that begins with its header; 8 for the first element of a sequence of stamped
+            messages (a TFMessage), whose length comes first and must not be zero.
 
     Returns:
         The stamp as integer nanoseconds.
 
     Raises:
-        DecodeError: The bytes are too short or not CDR.
+        DecodeError: The bytes are too short or not CDR, or the sequence is empty.
 
     """
-    if len(raw) < 12:
+    if len(raw) < offset + 8:
         raise DecodeError(f'CDR payload of {len(raw)} bytes is too short for a header')
+    little = _little_endian(raw)
+    if offset == 8:
+        (count,) = (_LEN_LE if little else _LEN_BE).unpack_from(raw, 4)
+        if count == 0:
+            raise DecodeError('an empty sequence of stamped messages has no stamp')
     sec: int
     nanosec: int
-    sec, nanosec = (_LE if _little_endian(raw) else _BE).unpack_from(raw, 4)
+    sec, nanosec = (_LE if little else _BE).unpack_from(raw, offset)
     return sec * 1_000_000_000 + nanosec
 
 

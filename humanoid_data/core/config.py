@@ -48,6 +48,7 @@ class Modality(str, Enum):
     IMU = 'imu'
     CAMERA_INFO = 'camera_info'
     DESCRIPTION = 'description'     # robot description (URDF text), latched
+    TRANSFORM = 'transform'         # /tf (moving joints) or, latched, /tf_static (mounts)
 
 
 class Reliability(str, Enum):
@@ -69,10 +70,16 @@ MODALITY_TYPES: Mapping[Modality, tuple[str, ...]] = {
     Modality.IMU: ('sensor_msgs/msg/Imu',),
     Modality.CAMERA_INFO: ('sensor_msgs/msg/CameraInfo',),
     Modality.DESCRIPTION: ('std_msgs/msg/String',),
+    Modality.TRANSFORM: ('tf2_msgs/msg/TFMessage',),
 }
 
 #: Message types without a ``std_msgs/Header``: their stamp is the receive time.
 HEADERLESS_TYPES = ('std_msgs/msg/String',)
+
+#: Where ``header.stamp`` sits in the CDR bytes of a type, when not right after the
+#: four-byte encapsulation: a TFMessage is stamped by its first transform's header,
+#: after the four-byte length of the transforms sequence.
+STAMP_OFFSETS = {'tf2_msgs/msg/TFMessage': 8}
 
 #: Modalities that only make sense as latched streams (published once, kept).
 LATCHED_MODALITIES = (Modality.DESCRIPTION,)
@@ -146,8 +153,13 @@ class StreamConfig:
 
     @property
     def has_header(self) -> bool:
-        """Whether the message type begins with ``std_msgs/Header`` (a stamp to peek)."""
+        """Whether the message type carries a ``std_msgs/Header`` stamp to peek."""
         return self.msgtype not in HEADERLESS_TYPES
+
+    @property
+    def stamp_offset(self) -> int:
+        """Byte offset of the header stamp in the CDR payload (see ``STAMP_OFFSETS``)."""
+        return STAMP_OFFSETS.get(self.msgtype, 4)
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,11 @@ class SimSettings:
     faults: str = _param('', 'YAML mapping stream -> faults (docs/config.md)')
     truth_dir: str = _param('', 'folder for truth.jsonl and the published ledger')
     urdf: str = _file_param('humanoid.urdf', 'URDF published once on the suite\'s '
-                                             'description streams')
+                                             'description streams; the body the '
+                                             'sensors are rendered from')
+    mount_faults: str = _param('', 'YAML mapping fixed joint -> {rpy_deg, xyz_mm}: the '
+                                   'sensor is rendered off its mount, /tf_static stays '
+                                   'nominal (docs/config.md)')
     max_lag_s: float = _param(
         0.5, 'a sample this overdue is skipped, as a real sensor would (CPU-starved '
              'simulator); larger values publish late instead')

@@ -23,6 +23,7 @@ class TopicSpec(NamedTuple):
     depth: int
     has_header: bool       # stamp from header.stamp; events use their JSON stamp_ns
     latched: bool = False  # kept by the recorder and repeated into every episode bag
+    stamp_offset: int = 4  # where header.stamp sits in the CDR bytes (8: a TFMessage)
 
     @property
     def is_events(self) -> bool:
@@ -37,7 +38,8 @@ def topics_for(suite: SuiteConfig, events_topic: str = EVENTS_TOPIC) -> tuple[To
     stamp gaps; a headerless one is stamped with its receive time.
     """
     specs = [TopicSpec(s.topic, s.msgtype, s.name, s.required, s.rate_hz, s.qos.reliability,
-                       s.qos.depth, s.has_header, s.latched) for s in suite.streams]
+                       s.qos.depth, s.has_header, s.latched, s.stamp_offset)
+             for s in suite.streams]
     specs.append(TopicSpec(events_topic, EVENTS_TYPE, 'events', False, 0.0,
                            Reliability.RELIABLE, EVENTS_DEPTH, False))
     return tuple(specs)

@@ -118,6 +118,7 @@ class SyncCompanion:
         """Create the window, the /diagnostics publisher and the timer."""
         self.node = node
         self.suite = suite
+        self._stamp_offsets = {s.topic: s.stamp_offset for s in suite.streams}
         self.limits = limits
         self.window = SlidingWindow(int(limits.window_s * 1e9))
         self.undecodable = 0
@@ -132,7 +133,8 @@ class SyncCompanion:
         """Note one message's header stamp and receive time."""
         receive_ns = time.time_ns() if receive_ns is None else receive_ns
         try:
-            self.window.add(topic, header_stamp_ns(data), receive_ns)
+            self.window.add(topic, header_stamp_ns(data, self._stamp_offsets.get(topic, 4)),
+                            receive_ns)
         except DecodeError:
             self.undecodable += 1
 

@@ -20,7 +20,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from humanoid_data.core.config import Reliability
 from humanoid_data.core.settings import settings_from
 from humanoid_data.dds import dds_environment
-from humanoid_data.errors import HumanoidDataError
+from humanoid_data.errors import ConfigError, HumanoidDataError
 
 S = TypeVar('S')
 
@@ -115,7 +115,14 @@ def declare_settings(node: Node, cls: type[S]) -> S:
 def message_class(msgtype: str) -> type:
     """Return the rclpy message class of a long type name (``sensor_msgs/msg/Image``)."""
     package, _, name = msgtype.split('/')
-    return getattr(importlib.import_module(f'{package}.msg'), name)
+    try:
+        module = importlib.import_module(f'{package}.msg')
+    except ImportError as err:
+        hint = (' (make install builds tf2_msgs into the venv when no ROS install provides '
+                'it: tools/build_tf2_msgs.py)' if package == 'tf2_msgs' else '')
+        raise ConfigError(f'message type {msgtype}: package {package} is not installed'
+                          f'{hint}') from err
+    return getattr(module, name)
 
 
 def sensor_qos(reliability: Reliability, depth: int) -> QoSProfile:

@@ -25,6 +25,7 @@ from humanoid_data.errors import ConfigError, EventError
 from humanoid_data.nodes.runtime import (
     declare_settings, events_qos, latched_qos, message_class, publisher_qos, run_node)
 from humanoid_data.resources import default_suite, default_taxonomy, default_urdf
+from humanoid_data.sim.body import parse_mount_faults
 from humanoid_data.sim.faults import parse_faults
 from humanoid_data.sim.humanoid import SimulatedHumanoid
 from humanoid_data.sim.scenario import CYCLE_S
@@ -42,9 +43,22 @@ class SimRobot(Node):
         if self.settings.rate_scale != 1.0:
             suite = suite.scaled(self.settings.rate_scale)
         faults = parse_faults(self.settings.faults, {s.name for s in suite.streams})
+        self.urdf_path = Path(self.settings.urdf or default_urdf())
+        try:
+            self.urdf_text = self.urdf_path.read_text(encoding='utf-8')
+        except (OSError, UnicodeDecodeError) as err:
+            raise UrdfError(f'cannot read URDF {self.urdf_path}: {err}') from err
+        # a robot description that does not parse: refused
+        robot = parse_urdf(self.urdf_text, str(self.urdf_path))
+        mounts = parse_mount_faults(self.settings.mount_faults, robot)
         self.sim = SimulatedHumanoid(suite, start_ns=time.time_ns(), seed=self.settings.seed,
                                      noise=self.settings.noise, faults=faults,
-                                     max_lag_ns=int(self.settings.max_lag_s * 1e9))
+                                     max_lag_ns=int(self.settings.max_lag_s * 1e9),
+                                     robot=robot, mount_faults=mounts)
+        for joint, fault in mounts.items():
+            self.get_logger().warning(
+                f'mount fault on {joint}: rendered {fault.angle_deg:.2f} deg and '
+                f'{fault.xyz_mm} mm off the URDF; /tf_static stays nominal')
         self.publishers_by_topic: dict[str, Any] = {
             s.topic: self.create_publisher(
                 message_class(s.msgtype), s.topic,
@@ -67,24 +81,28 @@ class SimRobot(Node):
                                f'{mode}')
 
     def _publish_latched(self, suite: SuiteConfig) -> None:
-        """Publish the robot description once; transient local keeps it for late joiners."""
+        """Publish the robot description and the fixed mounts once (transient local).
+
+        A late joiner (a recorder started minutes later) still receives them.
+        """
         for stream in suite.streams:
             if not stream.latched:
                 continue
-            if stream.modality != Modality.DESCRIPTION:
+            publisher = self.publishers_by_topic[stream.topic]
+            stamp_ns = time.time_ns()
+            if stream.modality == Modality.DESCRIPTION:
+                publisher.publish(String(data=self.urdf_text))
+                what = str(self.urdf_path)
+            elif stream.modality == Modality.TRANSFORM:
+                publisher.publish(self.sim.static_transforms(stamp_ns))
+                what = f'{len(self.sim.body.static_transforms())} fixed transforms'
+            else:
                 raise ConfigError(f'{suite.source}: stream {stream.name}: the simulator '
                                   f'publishes no latched {stream.modality.value}')
-            path = Path(self.settings.urdf or default_urdf())
-            try:
-                text = path.read_text(encoding='utf-8')
-            except (OSError, UnicodeDecodeError) as err:
-                raise UrdfError(f'cannot read URDF {path}: {err}') from err
-            parse_urdf(text, str(path))    # a robot description that does not parse: refused
-            self.publishers_by_topic[stream.topic].publish(String(data=text))
-            # Headerless: the ledger holds the publish time (the recorder stamps the
-            # receive time); it counts one published message.
-            self.sim.ledger.add(stream.topic, time.time_ns())
-            self.get_logger().info(f'published {path} on {stream.topic} (latched)')
+            # The ledger holds the publish time (a headerless description is stamped
+            # with its receive time by the recorder); it counts one published message.
+            self.sim.ledger.add(stream.topic, stamp_ns)
+            self.get_logger().info(f'published {what} on {stream.topic} (latched)')
 
     def _on_event(self, msg: String) -> None:
         try:
@@ -132,6 +150,8 @@ class SimRobot(Node):
         self._thread.join()
         if self.truth is not None:
             path = self.truth.save_ledger(self.sim.ledger)
+            with self._lock:
+                self.truth.save_camera_poses(self.sim.camera_truth)
             self.truth.close()
             self.get_logger().info(f'wrote ground truth and publish ledger to {path.parent}')
 

@@ -142,7 +142,7 @@ class RecorderEngine:
         stamp_ns = receive_ns   # when the stamp cannot be read, and for headerless streams
         try:
             if spec.has_header:
-                stamp_ns = header_stamp_ns(data)
+                stamp_ns = header_stamp_ns(data, spec.stamp_offset)
             elif spec.is_events:
                 event = decode_event(string_payload(data))
                 stamp_ns = event.stamp_ns

@@ -56,7 +56,7 @@ class Replay:
         """The stamp the recorder would have read (header, event stamp, else receive)."""
         try:
             if self.specs[index].has_header:
-                return header_stamp_ns(data)
+                return header_stamp_ns(data, self.specs[index].stamp_offset)
             if self.specs[index].is_events:
                 return decode_event(string_payload(data)).stamp_ns
         except (DecodeError, EventError):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple, Protocol, Sequence
 
 from humanoid_data.bag.episode_bag import Compression, EpisodeBag
+from humanoid_data.bag.typestore import typestore_for
 from humanoid_data.core.topics import TopicSpec
 from humanoid_data.errors import BagError
 from humanoid_data.recording.disk import DiskWatch
@@ -35,6 +36,22 @@ from humanoid_data.recording.session import Session, update_episode_yaml, write_
 
 #: Slack kept in the pre-roll ring for streams that arrive later than others.
 RING_SLACK_NS = 500_000_000
+
+
+def latched_key(msgtype: str, data: bytes) -> object:
+    """Which earlier latched message a new one replaces.
+
+    A TFMessage replaces the one with the same child frames (each /tf_static publisher
+    latches its own mounts); any other type replaces the topic's previous message. Bytes
+    that do not decode are kept under the topic's own key, never dropped.
+    """
+    if msgtype != 'tf2_msgs/msg/TFMessage':
+        return None
+    try:
+        msg: Any = typestore_for().deserialize_cdr(data, msgtype)
+        return frozenset(str(t.child_frame_id) for t in msg.transforms)
+    except Exception:  # noqa: BLE001 - any decoding failure
+        return None
 
 
 class FsyncPolicy(str, Enum):
@@ -155,8 +172,10 @@ class EpisodeWriter:
         self._barriers: list[Barrier] = []
         self._open: list[OpenEpisode] = []
         self._last_flush_ns = self.alive_ns
-        #: Newest message of each latched topic (by topic index), idle or recording.
-        self._latched: dict[int, Received] = {}
+        #: Newest latched messages by topic index, idle or recording: one per topic, but
+        #: one per set of child frames on a TFMessage topic (/tf_static has a publisher
+        #: per driver, each latching its own mounts).
+        self._latched: dict[int, dict[object, Received]] = {}
 
     def run(self) -> None:
         """Consume the queue until a shutdown command has been drained."""
@@ -204,7 +223,8 @@ class EpisodeWriter:
             if self.topics[item.topic_index].latched:
                 # Kept at intake, not after the hold: an episode opening now must repeat
                 # a latched message that is still held but stamped before its window.
-                self._latched[item.topic_index] = item
+                key = latched_key(self.topics[item.topic_index].msgtype, item.data)
+                self._latched.setdefault(item.topic_index, {})[key] = item
             self._newest_receive_ns = max(self._newest_receive_ns, item.receive_ns)
             if self.topics[item.topic_index].has_header:
                 self._newest_taken_ns = max(self._newest_taken_ns, item.stamp_ns)
@@ -337,15 +357,15 @@ class EpisodeWriter:
         here at its original receive time, before the episode's start.
         """
         for index in sorted(self._latched):
-            item = self._latched[index]
-            if episode not in self._open:
-                return
-            if item.stamp_ns >= episode.begin_ns:
-                continue
-            if episode.repeat(item):
-                self.bytes_written += len(item.data)
-            elif episode.error:
-                self._close_failed(episode)
+            for item in sorted(self._latched[index].values(), key=lambda i: i.receive_ns):
+                if episode not in self._open:
+                    return
+                if item.stamp_ns >= episode.begin_ns:
+                    continue
+                if episode.repeat(item):
+                    self.bytes_written += len(item.data)
+                elif episode.error:
+                    self._close_failed(episode)
 
     def _close_failed(self, episode: OpenEpisode) -> None:
         """Close an episode whose bag failed, keeping what is on disk readable."""

@@ -19,8 +19,11 @@ import numpy as np
 from humanoid_data.bag import encode
 from humanoid_data.core.config import Modality, StreamConfig, SuiteConfig
 from humanoid_data.core.events import Boundary, Contact, EventBase, Phase, Source, Transition
+from humanoid_data.core.rigid import Transform
+from humanoid_data.core.urdf import Robot
 from humanoid_data.errors import ConfigError
 from humanoid_data.sim import sensors
+from humanoid_data.sim.body import Body, MountFault, load_body_robot, names_in
 from humanoid_data.sim.faults import HEALTHY, StreamFault
 from humanoid_data.sim.scenario import Scenario, SceneState
 from humanoid_data.sim.scene import HeadView, LidarScan, WristView, camera_of
@@ -76,14 +79,39 @@ def _finger(name: str) -> str:
     return name.rsplit('_', 1)[-1]
 
 
+@dataclass
+class CameraTruth:
+    """The true pose of a camera's optical frame (in ``base_footprint``) at each frame."""
+
+    stamps: list[int] = field(default_factory=list)
+    poses: list[np.ndarray] = field(default_factory=list)   # x y z qx qy qz qw
+
+    def add(self, stamp_ns: int, pose: Transform) -> None:
+        """Note the pose one frame was rendered from."""
+        self.stamps.append(stamp_ns)
+        self.poses.append(np.concatenate([pose.translation, pose.quat]))
+
+
 class SimulatedHumanoid:
     """Serialized sensor messages of a simulated humanoid doing pick and place."""
 
     def __init__(self, suite: SuiteConfig, *, start_ns: int, seed: int = 0,
                  noise: float = 1.0, faults: Mapping[str, StreamFault] | None = None,
-                 max_lag_ns: int = 500_000_000) -> None:
-        """Prepare renderers and schedules for every stream of ``suite``."""
+                 max_lag_ns: int = 500_000_000, robot: Robot | None = None,
+                 mount_faults: Mapping[str, MountFault] | None = None) -> None:
+        """Prepare renderers and schedules for every stream of ``suite``.
+
+        ``robot`` is the URDF the body follows (default: config/humanoid.urdf);
+        ``mount_faults`` move fixed sensor mounts in the rendering only.
+        """
         self.suite = suite
+        self.body = Body(robot or load_body_robot(), mount_faults)
+        names = names_in(suite.joints, self.body.nominal)
+        self._kinematics = sensors.JointKinematics(names, self.body)
+        self._suite_columns = np.array([names.index(n) for n in suite.joints], dtype=int)
+        self._moving = len(self.body.moving_names)
+        self._positions_at: dict[int, np.ndarray] = {}
+        self.camera_truth: dict[str, CameraTruth] = {}
         self.start_ns = start_ns
         self.noise = noise
         self.faults = dict(faults or {})
@@ -97,11 +125,10 @@ class SimulatedHumanoid:
         self._seq = 0
         self._truth: list[EventBase] = []
         self._groups = self._make_groups(suite)
-        # Latched streams (the robot description) are published once by the node.
-        self._builders = {s.name: self._builder(s) for s in suite.streamed}
         self._frames: dict[tuple[str, int], object] = {}
         self._states: dict[int, SceneState] = {}
-        self._kinematics = sensors.JointKinematics(suite.joints)
+        # Latched streams (robot description, /tf_static) are published once by the node.
+        self._builders = {s.name: self._builder(s) for s in suite.streamed}
 
     @staticmethod
     def _make_groups(suite: SuiteConfig) -> list[_Group]:
@@ -175,6 +202,7 @@ class SimulatedHumanoid:
             self.ledger.add(item.topic, item.stamp_ns)
             out.append(item)
         self._frames.clear()
+        self._positions_at.clear()
         return out
 
     def _sample(self, group: _Group, stamp_ns: int) -> None:
@@ -207,19 +235,50 @@ class SimulatedHumanoid:
             state = self._states[t_ns] = self.scenario.state(t_ns)
         return state
 
+    def joint_positions(self, t_ns: int) -> np.ndarray:
+        """True positions of the body's movable joints, then of the suite's other joints."""
+        q = self._positions_at.get(t_ns)
+        if q is None:
+            q = self._positions_at[t_ns] = self._kinematics.positions(self._state(t_ns), t_ns)
+        return q
+
+    def true_pose(self, frame: str, t_ns: int) -> Transform:
+        """Where ``frame`` truly is in ``base_footprint`` at ``t_ns`` (mount faults applied)."""
+        names = self._kinematics.names
+        return self.body.pose(frame, dict(zip(names, self.joint_positions(t_ns))))
+
+    def _sensor_frame(self, stream: StreamConfig) -> str:
+        """The body frame a stream is rendered from: its own, else its kind's nominal one."""
+        own = f'{stream.name}_link'
+        if own in self.body.nominal.links:
+            return own
+        if stream.modality == Modality.LIDAR:
+            return 'lidar_link'
+        if stream.name.startswith('head') or stream.modality == Modality.DEPTH:
+            return 'head_rgb_link'
+        return f'wrist_{_side(stream.name)}_rgb_link'
+
+    def _truth_of(self, stream: StreamConfig) -> CameraTruth:
+        return self.camera_truth.setdefault(stream.name, CameraTruth())
+
     def _builder(self, stream: StreamConfig) -> Callable[[int, int], bytes]:
         frame = f'{stream.name}_link'
-        joints = self.suite.joints
         rng = self._rng
         m = stream.modality
-        if m in (Modality.RGB, Modality.DEPTH) and stream.name.startswith('head'):
-            view = HeadView(stream.width, stream.height)
+        on_head = stream.name.startswith('head') or m == Modality.DEPTH
+        if m in (Modality.RGB, Modality.DEPTH) and on_head:
+            # The head holds still: its view's static part is rendered once from its pose.
+            body_frame = self._sensor_frame(stream)
+            pose = self.true_pose(body_frame, self.start_ns)
+            view = HeadView(stream.width, stream.height, pose)
             index = 0 if m == Modality.RGB else 1
+            truth = self._truth_of(stream)
 
             def head(t: int, h: int) -> bytes:
                 key = ('head', t)
                 if key not in self._frames:
                     self._frames[key] = view.render(self._state(t))
+                truth.add(h, pose)
                 pixels = self._frames[key][index]  # type: ignore[index]
                 if m == Modality.DEPTH and stream.encoding == '32FC1':
                     pixels = pixels.astype(np.float32) / 1000.0
@@ -227,28 +286,38 @@ class SimulatedHumanoid:
             return head
         if m == Modality.RGB:
             wrist = WristView(stream.width, stream.height)
-            side = _side(stream.name)
-            return lambda t, h: encode.image(h, frame, wrist.render(self._state(t), side),
-                                             stream.encoding)
-        if m == Modality.DEPTH:
-            head_view = HeadView(stream.width, stream.height)
-            return lambda t, h: encode.image(h, frame, head_view.render(self._state(t))[1],
-                                             stream.encoding)
+            body_frame = self._sensor_frame(stream)
+            truth = self._truth_of(stream)
+
+            def wrist_image(t: int, h: int) -> bytes:
+                pose = self.true_pose(body_frame, t)
+                truth.add(h, pose)
+                return encode.image(h, frame, wrist.render(self._state(t), pose),
+                                    stream.encoding)
+            return wrist_image
+        if m == Modality.TRANSFORM:
+            layout = encode.TfLayout([(j.parent, j.child) for j in self.body.moving])
+            return lambda t, h: layout.fill(
+                h, *self.body.moving_transforms(self.joint_positions(t)[:self._moving]))
         if m == Modality.CAMERA_INFO:
             f = camera_of(stream.name, stream.width, stream.height).f
             return lambda t, h: encode.camera_info(h, frame, stream.width, stream.height, f, f)
         if m == Modality.LIDAR:
             lidar = LidarScan(stream.points)
-            return lambda t, h: encode.point_cloud(h, frame,
-                                                   lidar.scan(self._state(t), self.noise))
+            lidar_frame = self._sensor_frame(stream)
+            return lambda t, h: encode.point_cloud(
+                h, frame, lidar.scan(self._state(t), self.noise,
+                                     self.true_pose(lidar_frame, t)))
+        columns = self._suite_columns
         if m == Modality.JOINT_STATE:
-            states = encode.joint_state_layout(joints)
+            states = encode.joint_state_layout(self.suite.joints)
             return lambda t, h: states.fill(
-                h, *sensors.joint_state(self._kinematics, self._state, t, rng, self.noise))
+                h, *sensors.joint_state(self._kinematics, self._state, t, rng, self.noise,
+                                        columns))
         if m == Modality.COMMAND:
-            commands = encode.joint_state_layout(joints, with_state=False)
+            commands = encode.joint_state_layout(self.suite.joints, with_state=False)
             return lambda t, h: commands.fill(
-                h, sensors.joint_command(self._kinematics, self._state, t))
+                h, sensors.joint_command(self._kinematics, self._state, t)[columns])
         if m == Modality.WRENCH:
             side = _side(stream.name)
             wrenches = encode.wrench_layout(frame)
@@ -266,3 +335,8 @@ class SimulatedHumanoid:
                 h, *sensors.imu(self._state(t), t, rng, self.noise))
         raise ConfigError(f'{self.suite.source}: the simulator cannot produce {m.value} '
                           f'on {stream.msgtype} ({stream.name})')
+
+    def static_transforms(self, stamp_ns: int) -> bytes:
+        """A TFMessage of every fixed joint as the URDF states it (mount faults unseen)."""
+        return encode.tf_message([(stamp_ns, parent, child, t.translation, t.quat)
+                                  for parent, child, t in self.body.static_transforms()])

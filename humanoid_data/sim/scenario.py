@@ -41,7 +41,7 @@ PHASES = (
 )
 CYCLE_S = sum(p.duration_s for p in PHASES)
 
-HOME = np.array([0.25, -0.30, 0.95])        # right hand at rest, robot base frame (m)
+HOME = np.array([0.25, -0.30, 0.95])        # right hand at rest, base_footprint frame (m)
 PICK = np.array([0.55, -0.15, 0.80])        # object centre at the pick spot
 PLACE = np.array([0.50, 0.15, 0.80])
 LIFT_HEIGHT = 0.15
@@ -59,6 +59,7 @@ class SceneState(NamedTuple):
     holding: bool              # the object is off the table, carried by the hand
     pads: dict[str, float]     # right-hand pad -> contact pressure scale 0..1
     load_n: np.ndarray         # force the object exerts on the right wrist (3,), N
+    cycle_s: float = -1.0      # time into the current cycle (s); -1 when idle
 
 
 class TruthInterval(NamedTuple):
@@ -154,7 +155,7 @@ class Scenario:
             load = np.array([0.0, 0.0, -OBJECT_MASS_KG * GRAVITY])
         squeeze = max(pads.values())
         load = load + np.array([0.0, 2.5 * squeeze, 0.0])  # grip reaction on the wrist
-        return SceneState(phase.name, hand, velocity, closure, obj, holding, pads, load)
+        return SceneState(phase.name, hand, velocity, closure, obj, holding, pads, load, t)
 
     @staticmethod
     def _closure(phase: str, s: float) -> float:

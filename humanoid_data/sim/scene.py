@@ -1,9 +1,11 @@
 """Images, depth and LiDAR points of the simulated workspace: a table, a box and a hand.
 
-Cameras are pinholes with fixed poses (the head) or poses that follow the right hand (the
-wrist). Static parts (floor and table for the head camera, the room for the LiDAR) are
-computed once; a frame only draws the moving box and hand, so rendering stays cheap at
-30 Hz for three cameras.
+Every view renders from the pose of its sensor's frame that the body's forward kinematics
+gives (sim/body.py): cameras from their optical frames (z forward, x right, y down), the
+LiDAR in its own frame. The head holds still, so the static parts of its view (floor and
+table) are computed once from its pose; a frame only draws the moving box and hand, and
+the wrist cameras draw the box from wherever the arm has put them, so rendering stays
+cheap at 30 Hz for three cameras.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from humanoid_data.core.rigid import Transform
+from humanoid_data.sim.body import optical_view
 from humanoid_data.sim.scenario import TABLE_Z, SceneState
 
 TABLE_X = (0.30, 0.95)
@@ -20,23 +24,11 @@ BOX_RGB = (200, 40, 40)
 HAND_RGB = (225, 180, 150)
 TABLE_RGB = np.array([150, 110, 70], dtype=np.uint8)
 FLOOR_RGB = np.array([90, 90, 95], dtype=np.uint8)
-HEAD_POSITION = np.array([0.05, 0.0, 1.45])
 HEAD_HFOV_DEG = 70.0     # the head RGB-D camera's horizontal field of view
 WRIST_HFOV_DEG = 90.0    # the wrist cameras'
-HEAD_TARGET = np.array([0.55, 0.0, 0.75])
-LIDAR_POSITION = np.array([0.0, 0.0, 1.60])
 
 _CORNERS = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)],
                     dtype=float)
-
-
-def look_at(position: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Return the world-to-camera rotation (rows: x right, y down, z forward)."""
-    forward = (target - position) / np.linalg.norm(target - position)
-    right = np.cross(forward, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    return np.stack([right, down, forward])
 
 
 class PinholeCamera:
@@ -67,10 +59,10 @@ def camera_of(stream_name: str, width: int, height: int) -> PinholeCamera:
 class HeadView:
     """The head RGB-D camera; RGB and depth come from one trigger and one render."""
 
-    def __init__(self, width: int, height: int) -> None:
-        """Precompute the static floor and table for this resolution."""
+    def __init__(self, width: int, height: int, pose: Transform) -> None:
+        """Precompute the static floor and table for this resolution and optical pose."""
         self.camera = PinholeCamera(width, height)
-        self.rotation = look_at(HEAD_POSITION, HEAD_TARGET)
+        self.rotation, self.position = optical_view(pose)
         u, v = np.meshgrid(np.arange(width), np.arange(height))
         rays_cam = np.stack([(u - (width - 1) / 2) / self.camera.f,
                              (v - (height - 1) / 2) / self.camera.f,
@@ -80,8 +72,8 @@ class HeadView:
         depth = np.zeros((height, width), dtype=np.float64)
         for plane_z, colour, bounded in ((0.0, FLOOR_RGB, False), (TABLE_Z, TABLE_RGB, True)):
             with np.errstate(divide='ignore', invalid='ignore'):
-                s = (plane_z - HEAD_POSITION[2]) / rays[..., 2]
-            hit = HEAD_POSITION + rays * s[..., None]
+                s = (plane_z - self.position[2]) / rays[..., 2]
+            hit = self.position + rays * s[..., None]
             ok = s > 0
             if bounded:
                 ok &= ((hit[..., 0] > TABLE_X[0]) & (hit[..., 0] < TABLE_X[1])
@@ -96,8 +88,8 @@ class HeadView:
         """Return the RGB frame (H x W x 3 uint8) and depth (H x W uint16, mm)."""
         rgb = self._rgb.copy()
         depth = self._depth_mm.copy()
-        draw_box(self.camera, self.rotation, HEAD_POSITION, state.obj, rgb, depth)
-        draw_hand(self.camera, self.rotation, HEAD_POSITION, state.hand, rgb, depth)
+        draw_box(self.camera, self.rotation, self.position, state.obj, rgb, depth)
+        draw_hand(self.camera, self.rotation, self.position, state.hand, rgb, depth)
         return rgb, depth
 
 
@@ -134,13 +126,10 @@ class WristView:
         self._background = (TABLE_RGB[None, None, :] * rows).astype(np.uint8).repeat(
             width, axis=1)
 
-    def render(self, state: SceneState, side: str) -> np.ndarray:
-        """Return the RGB frame of the ``side`` wrist camera."""
+    def render(self, state: SceneState, pose: Transform) -> np.ndarray:
+        """Return the RGB frame of a wrist camera whose optical frame is at ``pose``."""
         rgb = self._background.copy()
-        if side != 'right':
-            return rgb
-        position = state.hand + np.array([-0.06, 0.0, 0.10])
-        rotation = look_at(position, state.hand + np.array([0.12, 0.0, -0.08]))
+        rotation, position = optical_view(pose)
         draw_box(self.camera, rotation, position, state.obj, rgb, None)
         return rgb
 
@@ -158,7 +147,7 @@ class LidarScan:
                                  np.full(n_table, TABLE_Z)])
         floor = np.column_stack([rng.uniform(-3, 3, n_room), rng.uniform(-3, 3, n_room),
                                  np.zeros(n_room)])
-        self._static = np.vstack([table, floor]) - LIDAR_POSITION
+        self._static = np.vstack([table, floor])
         self._static_intensity = np.concatenate([np.full(n_table, 0.6), np.full(n_room, 0.3)])
         faces = rng.integers(0, 3, n_box)
         local = rng.uniform(-1, 1, (n_box, 3))
@@ -166,10 +155,10 @@ class LidarScan:
         self._box = local * BOX_HALF
         self._rng = rng
 
-    def scan(self, state: SceneState, noise: float) -> np.ndarray:
-        """Return an N x 4 float32 array of x, y, z, intensity in the LiDAR frame."""
-        box = self._box + state.obj - LIDAR_POSITION
-        xyz = np.vstack([self._static, box])
+    def scan(self, state: SceneState, noise: float, pose: Transform) -> np.ndarray:
+        """Return an N x 4 float32 array of x, y, z, intensity in the LiDAR frame at ``pose``."""
+        box = self._box + state.obj
+        xyz = pose.inverse().apply(np.vstack([self._static, box]))
         xyz = xyz + self._rng.normal(0.0, 0.005 * noise, xyz.shape)
         intensity = np.concatenate([self._static_intensity, np.full(len(box), 0.9)])
         return np.column_stack([xyz, intensity]).astype(np.float32)

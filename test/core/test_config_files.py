@@ -272,11 +272,18 @@ def test_humanoid_urdf_has_the_joints_and_every_sensor_frame_of_the_simulator(su
     sim = SimulatedHumanoid(suite, start_ns=10**12)
     store = typestore_for()
     frames = {}
+    edges = set()
     for k in range(1, 120):
         for out in sim.step(sim.start_ns + k * 1_000_000):
             msgtype = suite.by_topic()[out.topic].msgtype
-            frames[out.topic] = store.deserialize_cdr(out.data, msgtype).header.frame_id
+            msg = store.deserialize_cdr(out.data, msgtype)
+            if msgtype == 'tf2_msgs/msg/TFMessage':
+                edges |= {(t.header.frame_id, t.child_frame_id) for t in msg.transforms}
+                msg = msg.transforms[0]
+            frames[out.topic] = msg.header.frame_id
     assert set(frames) == {s.topic for s in suite.streamed}
+    # /tf carries every moving joint of the URDF, parent to child, and nothing else.
+    assert edges == {(j.parent, j.child) for j in robot.joints.values() if j.kind != 'fixed'}
     # Joint states and commands carry no frame_id; every other stream names a link.
     framed = {topic: frame for topic, frame in frames.items() if frame}
     assert set(frames) - set(framed) == {'/joint_states', '/teleop/joint_command'}

@@ -9,6 +9,7 @@ from mcap.reader import make_reader
 from rosbags.highlevel import AnyReader
 
 from humanoid_data.bag.stamps import header_stamp_ns
+from humanoid_data.core.config import STAMP_OFFSETS
 from humanoid_data.errors import BagError, EpisodeStateError
 from humanoid_data.recording.session import Session
 from humanoid_data.sim.faults import StreamFault
@@ -38,7 +39,7 @@ def test_episode_holds_exactly_the_window_and_bytes_survive(tmp_path, small_suit
         for conn, _, raw in reader.messages():
             if conn.topic == '/humanoid_data/events':
                 continue
-            stamp = header_stamp_ns(raw)
+            stamp = header_stamp_ns(raw, STAMP_OFFSETS.get(conn.msgtype, 4))
             assert begin <= stamp <= stop
             assert bytes(raw) == rig.sent[(conn.topic, stamp)]
             seen += 1

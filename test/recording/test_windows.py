@@ -20,7 +20,7 @@ from rosbags.rosbag2 import Reader
 
 from humanoid_data.bag import encode
 from humanoid_data.bag.stamps import header_stamp_ns
-from humanoid_data.core.config import Modality, QosConfig, StreamConfig, SuiteConfig
+from humanoid_data.core.config import STAMP_OFFSETS, Modality, QosConfig, StreamConfig, SuiteConfig
 from humanoid_data.core.settings import RecorderSettings
 from humanoid_data.core.topics import topics_for
 from humanoid_data.recording.engine import RecorderEngine
@@ -122,7 +122,8 @@ def test_windows_are_exact_and_figures_never_negative(tmp_path_factory, schedule
         with Reader(folder) as bag:
             for conn, _, raw in bag.messages():
                 if conn.topic in stamps:
-                    stamps[conn.topic].append(header_stamp_ns(raw))
+                    stamps[conn.topic].append(
+                        header_stamp_ns(raw, STAMP_OFFSETS.get(conn.msgtype, 4)))
         for topic, period in (('/ft', 10 * MS), ('/imu', 20 * MS)):
             got = sorted(stamps[topic])
             assert all(begin <= s <= meta['stop_ns'] for s in got), (episode_id, topic)
