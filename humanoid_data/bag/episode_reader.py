@@ -305,6 +305,15 @@ class EpisodeReader:
         except (DecodeError, EventError):
             self.malformed_events += 1
 
+    def messages_of(self, topic: str) -> Iterator[tuple[Any, int, bytes]]:
+        """(connection, log time, raw bytes) of one topic's messages, in bag order.
+
+        Raises:
+            BagError: As ``scan``.
+
+        """
+        return self._messages({topic})
+
     def transform_messages(self, topic: str) -> list[Any]:
         """Every ``tf2_msgs/TFMessage`` of ``topic`` decoded (rosbags objects), bag order.
 
