@@ -33,8 +33,8 @@ from humanoid_data.core.topics import topics_for
 from humanoid_data.errors import EpisodeStateError
 from humanoid_data.monitors.sync import EpisodeSyncCheck, load_sync_thresholds
 from humanoid_data.nodes.runtime import (
-    declare_settings, events_executor_available, events_qos, latched_qos, message_class,
-    recorder_qos, run_node)
+    LATCHED_READER_DEPTH, declare_settings, events_executor_available, events_qos, latched_qos,
+    message_class, recorder_qos, run_node)
 from humanoid_data.recording.engine import RecorderEngine
 from humanoid_data.recording.status import status_line
 from humanoid_data.recording.session import Session, default_session_name
@@ -70,8 +70,12 @@ class Recorder(Node):
         self.needs_message_info = not events_executor_available()
         on_message = self._on_message_info if self.needs_message_info else self._on_message
         for index, spec in enumerate(self.engine.topics):
-            qos = (events_qos(spec.depth) if spec.is_events else latched_qos() if spec.latched
-                   else recorder_qos(spec.reliability, spec.depth, spec.rate_hz))
+            if spec.is_events:
+                qos = events_qos(spec.depth)
+            elif spec.latched:
+                qos = latched_qos(LATCHED_READER_DEPTH)
+            else:
+                qos = recorder_qos(spec.reliability, spec.depth, spec.rate_hz)
             lost = SubscriptionEventCallbacks(message_lost=partial(self._on_lost, index))
             self.create_subscription(message_class(spec.msgtype), spec.topic,
                                      partial(on_message, index), qos, raw=True,

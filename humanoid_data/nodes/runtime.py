@@ -154,15 +154,21 @@ def recorder_qos(reliability: Reliability, depth: int, rate_hz: float) -> QoSPro
     return sensor_qos(reliability, max(depth, int(rate_hz * 2) + 1))
 
 
-def latched_qos() -> QoSProfile:
-    """A latched topic (``/robot_description``): reliable, transient local, depth 1.
+def latched_qos(depth: int = 1) -> QoSProfile:
+    """A latched topic (``/robot_description``, ``/tf_static``): reliable, transient local.
 
-    The publisher keeps its one message for late joiners; a subscriber with the same
-    durability gets it whenever it starts.
+    The publisher keeps its one message (depth 1) for late joiners; a subscriber with the
+    same durability gets it whenever it starts. A subscriber keeps more (``depth``):
+    several publishers may latch on one topic (each driver its own /tf_static mounts),
+    and all their messages arrive at once when it joins.
     """
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                       reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+#: History of a latched subscription: room for every publisher's message on join.
+LATCHED_READER_DEPTH = 100
 
 
 def events_qos(depth: int = 1000) -> QoSProfile:

@@ -156,21 +156,42 @@ def test_sigterm_closes_the_recording_episode_cleanly(tmp_path, ros_node, light_
     assert episode_state(folder) == EpisodeState.COMPLETE and verify_bag(folder).ok
 
 
+def _static_tf(parent, child, x):
+    from geometry_msgs.msg import TransformStamped
+    from tf2_msgs.msg import TFMessage
+    item = TransformStamped()
+    item.header.stamp.sec = 7
+    item.header.frame_id = parent
+    item.child_frame_id = child
+    item.transform.translation.x = x
+    item.transform.rotation.w = 1.0
+    return TFMessage(transforms=[item])
+
+
 def test_episode_started_after_the_robot_description_holds_it(tmp_path, ros_node,
                                                               light_suite_file):
-    """Published once before the recorder starts (transient local), repeated at the open."""
+    """Published once before the recorder starts (transient local), repeated at the open.
+
+    /tf_static comes from two publishers (two drivers, each latching its own mounts):
+    every episode bag holds both messages.
+    """
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import String
+    from tf2_msgs.msg import TFMessage
     urdf = (Path(__file__).parents[2] / 'config' / 'humanoid.urdf').read_text()
     description = ros_node.create_publisher(String, '/robot_description', latched_qos())
     description.publish(String(data=urdf))
+    statics = [ros_node.create_publisher(TFMessage, '/tf_static', latched_qos())
+               for _ in range(2)]
+    statics[0].publish(_static_tf('base_link', 'camera_link', 0.25))
+    statics[1].publish(_static_tf('base_link', 'lidar_link', 0.5))
     received = {}
 
     def on_status(msg):
         for status in msg.status:
             for kv in status.values:
-                if kv.key == '/robot_description received':
-                    received['count'] = int(kv.value)
+                if kv.key in ('/robot_description received', '/tf_static received'):
+                    received[kv.key.split()[0]] = int(kv.value)
     ros_node.create_subscription(DiagnosticArray, '/diagnostics', on_status, 10)
     # No pre-roll: the description, received before the start, lies before the window.
     recorder = NodeProcess(session_plan(str(light_suite_file), str(tmp_path), False,
@@ -181,23 +202,34 @@ def test_episode_started_after_the_robot_description_holds_it(tmp_path, ros_node
         clients = {n: ros_node.create_client(Trigger, f'/recorder/{n}')
                    for n in ('start_episode', 'stop_episode')}
         spin_until(lambda: rclpy.spin_once(ros_node, timeout_sec=0.05),
-                   lambda: received.get('count', 0) >= 1
+                   lambda: received.get('/robot_description', 0) >= 1
+                   and received.get('/tf_static', 0) >= 2
                    and all(c.service_is_ready() for c in clients.values()), 60.0,
-                   'the recorder to receive /robot_description')
+                   'the recorder to receive /robot_description and /tf_static')
         for _ in range(2):
             assert _call(ros_node, clients['start_episode']).success
             assert _call(ros_node, clients['stop_episode']).success
     finally:
         assert recorder.stop() == 0
-    assert received['count'] == 1
+    assert received == {'/robot_description': 1, '/tf_static': 2}
     for episode_id in ('episode_0001', 'episode_0002'):
         folder = tmp_path / 's' / episode_id
         meta = yaml.safe_load((folder / 'episode.yaml').read_text())
-        [repeated] = meta['repeated_latched']
-        assert repeated['topic'] == '/robot_description'
-        assert repeated['log_time_ns'] < meta['start_ns']
+        repeated = {r['topic']: [] for r in meta['repeated_latched']}
+        for r in meta['repeated_latched']:
+            assert r['log_time_ns'] < meta['start_ns']
+            repeated[r['topic']].append(r['log_time_ns'])
+        assert sorted(repeated) == ['/robot_description', '/tf_static']
+        assert len(repeated['/tf_static']) == 2
         with AnyReader([folder]) as reader:
             conns = [c for c in reader.connections if c.topic == '/robot_description']
             [(_, log_ns, raw)] = list(reader.messages(connections=conns))
-            assert log_ns == repeated['log_time_ns']
+            assert [log_ns] == repeated['/robot_description']
             assert reader.deserialize(raw, 'std_msgs/msg/String').data == urdf
+            conns = [c for c in reader.connections if c.topic == '/tf_static']
+            children = {}
+            for _, log_ns, raw in reader.messages(connections=conns):
+                [item] = reader.deserialize(raw, 'tf2_msgs/msg/TFMessage').transforms
+                children[item.child_frame_id] = item.transform.translation.x
+                assert log_ns in repeated['/tf_static']
+            assert children == {'camera_link': 0.25, 'lidar_link': 0.5}
