@@ -209,23 +209,28 @@ class TfLayout:
         stamps = [(1_000_003 + i) * 1_000_000_000 + 7 for i in range(len(edges))]
         template = tf_message([(stamp, parent, child, v[:3], v[3:])
                                for stamp, (parent, child), v in zip(stamps, edges, values)])
-        self._template = template
-        self._stamps = [template.find(struct.pack('<iI', stamp // 1_000_000_000, 7))
-                        for stamp in stamps]
-        self._values = [template.find(v.tobytes()) for v in values]
-        if min(self._stamps + self._values, default=0) < 0:
+        self._template = np.frombuffer(template, dtype=np.uint8)
+        stamp_at = [template.find(struct.pack('<iI', stamp // 1_000_000_000, 7))
+                    for stamp in stamps]
+        value_at = [template.find(v.tobytes()) for v in values]
+        if min(stamp_at + value_at, default=0) < 0:
             raise ValueError('sentinel not found in the TFMessage template')
+        # byte indices of every stamp (8 bytes each) and of every transform (56 bytes)
+        self._stamp_idx = (np.asarray(stamp_at, dtype=np.int64)[:, None]
+                           + np.arange(8)).reshape(-1)
+        self._value_idx = (np.asarray(value_at, dtype=np.int64)[:, None]
+                           + np.arange(56)).reshape(-1)
         self.size = len(edges)
 
     def fill(self, stamp_ns: int, translations: np.ndarray, quats: np.ndarray) -> bytes:
         """The template with every stamp set to ``stamp_ns`` and (N, 3), (N, 4) values."""
-        out = bytearray(self._template)
-        sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+        out = self._template.copy()
         rows = np.concatenate([np.asarray(translations, dtype=np.float64).reshape(-1, 3),
                                np.asarray(quats, dtype=np.float64).reshape(-1, 4)], axis=1)
         if len(rows) != self.size:
             raise ValueError(f'{len(rows)} transforms for a layout of {self.size}')
-        for stamp_at, value_at, row in zip(self._stamps, self._values, rows):
-            struct.pack_into('<iI', out, stamp_at, sec, nanosec)
-            out[value_at:value_at + 56] = row.tobytes()
-        return bytes(out)
+        stamp = np.frombuffer(struct.pack('<iI', *divmod(stamp_ns, 1_000_000_000)),
+                              dtype=np.uint8)
+        out[self._stamp_idx] = np.tile(stamp, self.size)
+        out[self._value_idx] = np.ascontiguousarray(rows, dtype='<f8').view(np.uint8).reshape(-1)
+        return out.tobytes()

@@ -130,7 +130,16 @@ class Body:
         self._q0 = np.array([j.origin.quat for j in self.moving]).reshape(-1, 4)
         self._axis = np.array([j.axis for j in self.moving]).reshape(-1, 3)
         self._prismatic = np.array([j.kind == 'prismatic' for j in self.moving], dtype=bool)
+        # q0 * m as a matrix product L(q0) m: one einsum per /tf message
+        eye = np.eye(4)
+        self._left = np.stack([_quat_mul(np.repeat(self._q0[j:j + 1], 4, axis=0), eye).T
+                               for j in range(len(self.moving))]).reshape(-1, 4, 4)
         self._by_child = {j.child: j for j in self.true.joints.values()}
+        self._origins = {j.name: j.origin.as_matrix() for j in self.true.joints.values()}
+        self._cross = {j.name: np.array([[0.0, -j.axis[2], j.axis[1]],
+                                         [j.axis[2], 0.0, -j.axis[0]],
+                                         [-j.axis[1], j.axis[0], 0.0]])
+                       for j in self.true.joints.values()}
 
     # -- /tf --------------------------------------------------------------------------
 
@@ -144,7 +153,7 @@ class Body:
         half = 0.5 * q[:, None]
         motion = np.concatenate([self._axis * np.sin(half), np.cos(half)], axis=1)
         motion[self._prismatic] = (0.0, 0.0, 0.0, 1.0)
-        quats = _quat_mul(self._q0, motion)
+        quats = np.einsum('jik,jk->ji', self._left, motion)
         translations = self._t0.copy()
         if self._prismatic.any():
             slide = self._axis[self._prismatic] * q[self._prismatic, None]
@@ -172,15 +181,25 @@ class Body:
 
     def pose(self, frame: str, positions: Mapping[str, float],
              root: str = SCENE_FRAME) -> Transform:
-        """The true pose of ``frame`` in ``root`` at joint ``positions`` (by name)."""
-        result = Transform.identity()
+        """The true pose of ``frame`` in ``root`` at joint ``positions`` (by name).
+
+        4x4 matrices along the chain (Rodrigues for each joint's motion): a camera's pose
+        is needed for every rendered frame, so this avoids a rotation object per joint.
+        """
+        m = np.eye(4)
         for joint in self.chain(frame, root):
+            m = m @ self._origins[joint.name]
             if joint.kind == 'fixed':
-                result = result * joint.origin
+                continue
+            q = float(positions[joint.name])
+            motion = np.eye(4)
+            if joint.kind == 'prismatic':
+                motion[:3, 3] = joint.axis * q
             else:
-                t, r = joint.at(np.array([positions[joint.name]]))
-                result = result * Transform(t[0], r[0])
-        return result
+                k = self._cross[joint.name]
+                motion[:3, :3] += np.sin(q) * k + (1.0 - np.cos(q)) * (k @ k)
+            m = m @ motion
+        return Transform(m[:3, 3].copy(), Rotation.from_matrix(m[:3, :3]))
 
     def poses(self, frame: str, positions: Mapping[str, np.ndarray],
               root: str = SCENE_FRAME) -> tuple[np.ndarray, Rotation]:

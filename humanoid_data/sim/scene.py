@@ -154,11 +154,17 @@ class LidarScan:
         local[np.arange(n_box), faces] = np.sign(local[np.arange(n_box), faces])
         self._box = local * BOX_HALF
         self._rng = rng
+        self._static_key: tuple[float, ...] = ()
+        self._static_local = self._static
 
     def scan(self, state: SceneState, noise: float, pose: Transform) -> np.ndarray:
         """Return an N x 4 float32 array of x, y, z, intensity in the LiDAR frame at ``pose``."""
-        box = self._box + state.obj
-        xyz = pose.inverse().apply(np.vstack([self._static, box]))
+        inverse = pose.inverse()
+        key = tuple(np.round(np.concatenate([pose.translation, pose.quat]), 12))
+        if key != self._static_key:      # the torso holds still: transformed once
+            self._static_key = key
+            self._static_local = inverse.apply(self._static)
+        xyz = np.vstack([self._static_local, inverse.apply(self._box + state.obj)])
         xyz = xyz + self._rng.normal(0.0, 0.005 * noise, xyz.shape)
-        intensity = np.concatenate([self._static_intensity, np.full(len(box), 0.9)])
+        intensity = np.concatenate([self._static_intensity, np.full(len(self._box), 0.9)])
         return np.column_stack([xyz, intensity]).astype(np.float32)
