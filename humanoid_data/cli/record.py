@@ -64,7 +64,7 @@ def _run_sim(args: argparse.Namespace) -> int:
     load_suite(args.config)
     params = {'config': str(args.config), 'autoplay': not args.on_start, 'noise': args.noise,
               'rate_scale': args.rate_scale, 'faults': args.faults, 'seed': args.seed,
-              'truth_dir': args.truth_dir}
+              'truth_dir': args.truth_dir, 'mount_faults': args.mount_faults}
     return wait_for(start_all([NodeLaunch('sim_robot', 'sim_robot', params)]))
 
 
@@ -93,6 +93,9 @@ def add_parsers(verbs: Any) -> None:
     sim.add_argument('--noise', type=float, default=1.0, help='sensor noise multiplier')
     sim.add_argument('--rate-scale', type=float, default=1.0, help='multiply every rate')
     sim.add_argument('--faults', default='', help='YAML: stream -> faults')
+    sim.add_argument('--mount-faults', default='',
+                     help='YAML: fixed joint -> {rpy_deg, xyz_mm}; the sensor is rendered off '
+                          'its mount while /tf_static stays nominal')
     sim.add_argument('--seed', type=int, default=0)
     sim.add_argument('--truth-dir', default='', help='write ground truth here')
     sim.set_defaults(run=_run_sim)
