@@ -300,8 +300,13 @@ class SimulatedHumanoid:
             return lambda t, h: layout.fill(
                 h, *self.body.moving_transforms(self.joint_positions(t)[:self._moving]))
         if m == Modality.CAMERA_INFO:
+            # CameraInfo describes its image stream and carries the image's frame_id.
             f = camera_of(stream.name, stream.width, stream.height).f
-            return lambda t, h: encode.camera_info(h, frame, stream.width, stream.height, f, f)
+            image_frame = f'{stream.name.removesuffix("_camera_info")}_rgb_link'
+            if image_frame not in self.body.nominal.links:
+                image_frame = frame
+            return lambda t, h: encode.camera_info(h, image_frame, stream.width, stream.height,
+                                                   f, f)
         if m == Modality.LIDAR:
             lidar = LidarScan(stream.points)
             lidar_frame = self._sensor_frame(stream)
