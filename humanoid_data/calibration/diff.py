@@ -1,10 +1,13 @@
 """Compare the calibration two episodes were recorded with.
 
 A snapshot is what an episode bag says about calibration: the first message of every
-``sensor_msgs/CameraInfo`` stream (size, K, D, distortion model) and the latched
-``/robot_description`` (the URDF text). Two snapshots compare into findings; a finding
-with ``differs`` set is a difference, the others are notes (say, neither side has a
-robot description).
+``sensor_msgs/CameraInfo`` stream (size, K, D, distortion model), the latched
+``/robot_description`` (the URDF text) and the latched ``/tf_static`` (the extrinsics the
+robot published: every fixed edge, parent, child and transform). Two snapshots compare
+into findings; a finding with ``differs`` set is a difference, the others are notes (say,
+neither side has a robot description). A /tf_static edge moved when its translation
+changed by more than the tolerance (mm) or its rotation by more than the tolerance
+(degrees, the angle of the relative rotation), like a URDF fixed joint.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ from rosbags.rosbag2 import Reader
 from humanoid_data.bag.decode import CameraModel, decode
 from humanoid_data.bag.episode_state import EpisodeState, episode_state
 from humanoid_data.bag.metadata import check_bag_metadata
+from humanoid_data.bag.typestore import typestore_for
+from humanoid_data.core.rigid import Transform, TransformError
 from humanoid_data.core.urdf import Robot, UrdfError, parse_urdf
 from humanoid_data.errors import BagError, ConfigError, DecodeError
 
 CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
 DESCRIPTION_TOPIC = '/robot_description'
+TF_STATIC_TOPIC = '/tf_static'
 RELATIVE = 1e-6
 FINISHED = (EpisodeState.COMPLETE, EpisodeState.RECOVERED)
 
@@ -38,19 +44,22 @@ class CalibrationSnapshot:
         episode: The episode folder read.
         cameras: First CameraInfo of each stream, by topic.
         urdf: The robot description's text; None when the bag has none.
+        static: /tf_static edges by child frame: (parent, pose of the child in the
+            parent); None when the bag has no /tf_static message.
 
     """
 
     episode: Path
     cameras: dict[str, CameraModel] = field(default_factory=dict)
     urdf: str | None = None
+    static: dict[str, tuple[str, Transform]] | None = None
 
 
 @dataclass(frozen=True)
 class Finding:
     """One line of the comparison: what, where, the value on each side."""
 
-    kind: str        # intrinsics, camera, urdf, joint, link
+    kind: str        # intrinsics, camera, urdf, joint, link, tf_static
     item: str        # camera topic, joint or link name, or 'robot_description'
     what: str        # the field
     old: str         # side A
@@ -106,6 +115,7 @@ def read_snapshot(path: str | Path) -> CalibrationSnapshot:
     check_bag_metadata(episode)
     cameras: dict[str, CameraModel] = {}
     urdf: str | None = None
+    static: dict[str, tuple[str, Transform]] | None = None
     try:
         reader = Reader(episode)
         reader.open()
@@ -127,13 +137,46 @@ def read_snapshot(path: str | Path) -> CalibrationSnapshot:
                     urdf = value
                 if len(cameras) + (urdf is not None) == len(wanted):
                     break
+        statics = [c for c in reader.connections if c.topic == TF_STATIC_TOPIC]
+        if statics:
+            # Every /tf_static message counts (publishers may split the tree); a later
+            # message for the same child replaces an earlier one.
+            for conn, _, raw in reader.messages(connections=statics):
+                static = _static_edges(raw, conn.msgtype, static or {}, episode)
     except DecodeError as err:
         raise BagError(f'{episode}: {err}') from err
+    except BagError:
+        raise
     except Exception as err:  # a truncated or corrupt bag trips various errors
         raise BagError(f'{episode}: bag is truncated or corrupt: {err}') from err
     finally:
         reader.close()
-    return CalibrationSnapshot(episode, cameras, urdf)
+    return CalibrationSnapshot(episode, cameras, urdf, static)
+
+
+def _static_edges(raw: bytes, msgtype: str, edges: dict[str, tuple[str, Transform]],
+                  episode: Path) -> dict[str, tuple[str, Transform]]:
+    """``edges`` updated with the transforms of one /tf_static message.
+
+    Raises:
+        BagError: The message does not decode or holds a malformed transform.
+
+    """
+    try:
+        message: Any = typestore_for().deserialize_cdr(raw, msgtype)
+    except Exception as err:  # noqa: BLE001 - rosbags raises several types
+        raise BagError(f'{episode}: {TF_STATIC_TOPIC}: a {msgtype} that does not decode: '
+                       f'{err}') from err
+    for item in message.transforms:
+        t, q = item.transform.translation, item.transform.rotation
+        try:
+            pose = Transform.from_quat([t.x, t.y, t.z], [q.x, q.y, q.z, q.w],
+                                       f'{TF_STATIC_TOPIC} {item.header.frame_id} -> '
+                                       f'{item.child_frame_id}')
+        except TransformError as err:
+            raise BagError(f'{episode}: {err}') from err
+        edges[item.child_frame_id] = (item.header.frame_id, pose)
+    return edges
 
 
 def _close(a: np.ndarray, b: np.ndarray) -> bool:
@@ -253,19 +296,61 @@ def _compare_urdf(a: CalibrationSnapshot, b: CalibrationSnapshot, tolerance_mm: 
     return out
 
 
+def _moved(old: Transform, new: Transform) -> tuple[float, float]:
+    """(mm, degrees) between two poses of one frame."""
+    moved_mm = 1000.0 * float(np.linalg.norm(new.translation - old.translation))
+    turned_deg = math.degrees(float((old.rotation.inv() * new.rotation).magnitude()))
+    return moved_mm, turned_deg
+
+
+def _pose_text(pose: Transform) -> str:
+    return f'xyz {_fmt(pose.translation)} rpy {_fmt(_rpy(pose.rotation))}'
+
+
+def _compare_static(a: CalibrationSnapshot, b: CalibrationSnapshot, tolerance_mm: float,
+                    tolerance_deg: float) -> list[Finding]:
+    if a.static is None or b.static is None:
+        missing = f'no {TF_STATIC_TOPIC}'
+        return [Finding('tf_static', TF_STATIC_TOPIC, 'present',
+                        'present' if a.static is not None else missing,
+                        'present' if b.static is not None else missing,
+                        differs=(a.static is None) != (b.static is None))]
+    out = [Finding('tf_static', TF_STATIC_TOPIC, 'edges', str(len(a.static)),
+                   str(len(b.static)), differs=False)]
+    for child in sorted(set(a.static) | set(b.static)):
+        old, new = a.static.get(child), b.static.get(child)
+        if old is None or new is None:
+            out.append(Finding('tf_static', child, 'edge',
+                               f'from {old[0]}' if old is not None else 'absent',
+                               f'from {new[0]}' if new is not None else 'absent'))
+        elif old[0] != new[0]:
+            out.append(Finding('tf_static', child, 'parent', old[0], new[0]))
+        else:
+            moved_mm, turned_deg = _moved(old[1], new[1])
+            if moved_mm > tolerance_mm or turned_deg > tolerance_deg:
+                out.append(Finding(
+                    'tf_static', child,
+                    f'{old[0]} -> {child} moved {moved_mm:.3f} mm, {turned_deg:.3f} deg',
+                    _pose_text(old[1]), _pose_text(new[1]),
+                    values={'translation_mm': round(moved_mm, 6),
+                            'rotation_deg': round(turned_deg, 6)}))
+    return out
+
+
 def compare(a: CalibrationSnapshot, b: CalibrationSnapshot, tolerance_mm: float = 0.1,
             tolerance_deg: float = 0.01) -> list[Finding]:
     """Findings of comparing snapshot ``a`` (old) with ``b`` (new).
 
-    Intrinsics differ beyond a relative 1e-6; a fixed joint (a sensor mount) moved when
-    its origin's translation changed by more than ``tolerance_mm`` or its rotation by
-    more than ``tolerance_deg`` (the angle of the relative rotation).
+    Intrinsics differ beyond a relative 1e-6; a fixed joint (a sensor mount) or a
+    /tf_static edge moved when its translation changed by more than ``tolerance_mm`` or
+    its rotation by more than ``tolerance_deg`` (the angle of the relative rotation).
 
     Raises:
         BagError: The robot descriptions differ and one is not a URDF that parses.
 
     """
-    return _compare_cameras(a, b) + _compare_urdf(a, b, tolerance_mm, tolerance_deg)
+    return (_compare_cameras(a, b) + _compare_urdf(a, b, tolerance_mm, tolerance_deg)
+            + _compare_static(a, b, tolerance_mm, tolerance_deg))
 
 
 def differs(findings: list[Finding]) -> bool:

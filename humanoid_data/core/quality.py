@@ -16,6 +16,8 @@ Metrics are computed on the aligned timeline (joint positions at the dataset's f
 Gates (``QualityGates``) turn metrics into flags (kept, marked) or rejections (left out),
 each with a reason naming the metric and its value, what it means, and the gate's key in
 dataset.yaml with its limit (``... (quality.max_missing_fraction = 0.05)``).
+``calibration_flags`` does the same for the figures of the calibration checks
+(``humanoid_data.calibration.checks``; docs/calibration.md): they only ever flag.
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ class QualityGates:
     max_dropped: int = 0                     # flag above this
     max_hesitations: int = 3                 # flag above this
     min_log_dimensionless_jerk: float = -40.0  # flag below this
+    # Calibration checks (humanoid_data.calibration.checks); flag beyond these.
+    max_lidar_depth_residual_m: float = 0.025   # p90 |depth - LiDAR z| (m)
+    min_lidar_in_image_fraction: float = 0.05   # LiDAR points in front landing in the image
+    max_lidar_edge_px: float = 6.0              # LiDAR depth edges to image edges, median
+    max_calibration_angle_deg: float = 0.35     # ICP correction LiDAR -> depth (degrees)
+    max_calibration_shift_mm: float = 0.0       # ICP correction LiDAR -> depth (mm; off)
+    max_hand_eye_px: float = 10.0               # target seen vs projected, median (px)
 
     def __post_init__(self) -> None:
         """Check ranges."""
@@ -49,6 +58,13 @@ class QualityGates:
             raise ConfigError('quality.idle_speed and quality.pause_s must be >= 0')
         if not 0 <= self.max_missing_fraction <= 1:
             raise ConfigError('quality.max_missing_fraction must be within [0, 1]')
+        if not 0 <= self.min_lidar_in_image_fraction <= 1:
+            raise ConfigError('quality.min_lidar_in_image_fraction must be within [0, 1]')
+        for name in ('max_lidar_depth_residual_m', 'max_lidar_edge_px',
+                     'max_calibration_angle_deg', 'max_calibration_shift_mm',
+                     'max_hand_eye_px'):
+            if getattr(self, name) < 0:
+                raise ConfigError(f'quality.{name} must be >= 0 (0 disables it)')
 
 
 @dataclass
@@ -181,3 +197,52 @@ def assess(t_s: np.ndarray, q: np.ndarray, gates: QualityGates, *,
                             f'(quality.min_log_dimensionless_jerk = '
                             f'{gates.min_log_dimensionless_jerk:g})')
     return report
+
+
+#: Calibration figures and their gates: (metric, gate, above (True) or below the limit,
+#: what the figure is, unit). Metrics named ``<metric>.<camera>`` use the gate too.
+CALIBRATION_GATES = (
+    ('lidar_depth_residual_p90_m', 'max_lidar_depth_residual_m', True,
+     'LiDAR-to-depth p90 residual', 'm'),
+    ('lidar_depth_in_image_fraction', 'min_lidar_in_image_fraction', False,
+     'share of LiDAR points landing in the depth image', ''),
+    ('lidar_rgb_in_image_fraction', 'min_lidar_in_image_fraction', False,
+     'share of LiDAR points landing in the head RGB image', ''),
+    ('lidar_depth_edge_px', 'max_lidar_edge_px', True,
+     'LiDAR depth edges to depth-image edges, median', 'px'),
+    ('lidar_rgb_edge_px', 'max_lidar_edge_px', True,
+     'LiDAR depth edges to RGB-image edges, median', 'px'),
+    ('lidar_depth_icp_deg', 'max_calibration_angle_deg', True,
+     'LiDAR-to-depth ICP correction angle', 'deg'),
+    ('lidar_depth_icp_mm', 'max_calibration_shift_mm', True,
+     'LiDAR-to-depth ICP correction shift', 'mm'),
+    ('hand_eye_px', 'max_hand_eye_px', True,
+     'hand-eye: target seen vs projected through /tf, median', 'px'),
+)
+
+
+def calibration_flags(metrics: Mapping[str, float | int | None],
+                      gates: QualityGates) -> list[str]:
+    """Flags of calibration figures beyond their gates (None figures and 0 gates pass).
+
+    A flag names the check, the figure, its limit and the gate's key in dataset.yaml:
+    ``calibration: LiDAR-to-depth p90 residual 0.043 m above the maximum
+    (quality.max_lidar_depth_residual_m = 0.02)``.
+    """
+    flags = []
+    for metric, gate, above, what, unit in CALIBRATION_GATES:
+        limit = float(getattr(gates, gate))
+        if above and not limit:
+            continue
+        names = [k for k in metrics if k == metric or k.startswith(f'{metric}.')]
+        for name in sorted(names):
+            value = metrics[name]
+            if value is None:
+                continue
+            if (value > limit) if above else (value < limit):
+                camera = f' of {name.split(".", 1)[1]}' if '.' in name else ''
+                side = 'above the maximum' if above else 'below the minimum'
+                figure = f'{float(value):.3g}{" " + unit if unit else ""}'
+                flags.append(f'calibration: {what}{camera} {figure} {side} '
+                             f'(quality.{gate} = {limit:g})')
+    return flags

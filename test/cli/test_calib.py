@@ -1,4 +1,4 @@
-"""``humanoid-data calib diff``: camera intrinsics and sensor mounts of two recordings."""
+"""``humanoid-data calib``: diff (intrinsics, URDF mounts, /tf_static) and check."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import shutil
 
 import numpy as np
 import pytest
+import yaml
 
 import test.dataset.recording as recording
 from humanoid_data.bag import encode
-from humanoid_data.calibration.diff import CalibrationSnapshot, compare, read_snapshot
+from humanoid_data.calibration.diff import CalibrationSnapshot, compare, differs, read_snapshot
 from humanoid_data.cli.main import main
 from humanoid_data.sim.humanoid import Outgoing, SimulatedHumanoid
 
@@ -137,3 +138,78 @@ def test_missing_path_and_not_an_episode_exit_2(sessions, tmp_path, capsys):
     empty.mkdir()
     assert main(['calib', 'diff', str(empty), str(stock)]) == 2
     assert str(empty) in capsys.readouterr().err
+
+
+# -- extrinsics (/tf_static) and the calibration checks ----------------------------------
+
+@pytest.fixture(scope='module')
+def episodes(tmp_path_factory):
+    """Episodes with /tf_static: healthy, its LiDAR knocked by 1 degree, recalibrated."""
+    from humanoid_data.sim.body import MountFault
+    from test.calibration.episodes import record_episode
+    root = tmp_path_factory.mktemp('extrinsics')
+    healthy = record_episode(root / 'healthy')
+    knocked = record_episode(root / 'knocked',
+                             {'lidar_mount': MountFault(rpy_deg=(0.0, 1.0, 0.0))})
+    recalibrated = record_episode(
+        root / 'recalibrated',
+        published={'lidar_mount': MountFault(rpy_deg=(0.0, 0.5, 0.0), xyz_mm=(3.0, 0.0, 4.0))})
+    return healthy, knocked, recalibrated
+
+
+def test_tf_static_edges_are_compared_in_mm_and_degrees(episodes, capsys):
+    healthy, knocked, recalibrated = episodes
+    snapshot = read_snapshot(healthy)
+    assert snapshot.static is not None
+    assert snapshot.static['lidar_link'][0] == 'torso_link'
+    # A mount fault moves the sensor, not what /tf_static says: nothing differs.
+    assert main(['calib', 'diff', str(healthy), str(knocked)]) == 0
+    assert 'no differences' in capsys.readouterr().out
+    assert main(['calib', 'diff', str(healthy), str(recalibrated), '--json']) == 1
+    body = json.loads(capsys.readouterr().out)
+    moved = [f for f in body['findings'] if f['kind'] == 'tf_static' and f['differs']]
+    assert [f['item'] for f in moved] == ['lidar_link']
+    assert moved[0]['translation_mm'] == pytest.approx(5.0, abs=1e-6)
+    assert moved[0]['rotation_deg'] == pytest.approx(0.5, abs=1e-6)
+    assert 'torso_link -> lidar_link moved 5.000 mm, 0.500 deg' in moved[0]['what']
+
+
+def test_tf_static_edges_added_removed_or_reparented(episodes):
+    healthy, _, _ = episodes
+    a = read_snapshot(healthy)
+    static = dict(a.static)
+    parent, pose = static.pop('lidar_link')
+    static['imu_link'] = ('base_link', static['imu_link'][1])
+    static['extra_link'] = (parent, pose)
+    b = CalibrationSnapshot(a.episode, a.cameras, a.urdf, static)
+    changed = {(f.item, f.what) for f in compare(a, b) if f.differs}
+    assert changed == {('lidar_link', 'edge'), ('imu_link', 'parent'), ('extra_link', 'edge')}
+    none = CalibrationSnapshot(a.episode, a.cameras, a.urdf, None)
+    assert [(f.kind, f.new) for f in compare(a, none) if f.differs] == [
+        ('tf_static', 'no /tf_static')]
+    assert not differs(compare(none, none))
+
+
+def test_calib_check_flags_the_knocked_lidar_only(episodes, capsys):
+    healthy, knocked, _ = episodes
+    assert main(['calib', 'check', str(healthy)]) == 0
+    out = capsys.readouterr().out
+    assert 'lidar_depth_icp_deg' in out and 'no flags' in out
+    assert main(['calib', 'check', str(healthy.parent), str(knocked), '--json']) == 1
+    body = json.loads(capsys.readouterr().out)
+    assert [e['episode'] for e in body['episodes']] == [str(healthy), str(knocked)]
+    assert body['episodes'][0]['flags'] == []
+    assert any('quality.max_calibration_angle_deg' in f for f in body['episodes'][1]['flags'])
+    assert body['flagged'] == 1 and body['failed'] == 0
+
+
+def test_calib_check_reads_gates_from_dataset_yaml(episodes, tmp_path, capsys):
+    _, knocked, _ = episodes
+    config = tmp_path / 'dataset.yaml'
+    config.write_text(yaml.safe_dump({
+        'quality': {'max_calibration_angle_deg': 0, 'max_lidar_depth_residual_m': 0,
+                    'max_lidar_edge_px': 0, 'max_hand_eye_px': 0}}))
+    assert main(['calib', 'check', str(knocked), '--config', str(config)]) == 0
+    capsys.readouterr()
+    assert main(['calib', 'check', str(tmp_path / 'nowhere')]) == 2
+    assert 'nowhere' in capsys.readouterr().err
