@@ -233,4 +233,4 @@ class TfLayout:
                               dtype=np.uint8)
         out[self._stamp_idx] = np.tile(stamp, self.size)
         out[self._value_idx] = np.ascontiguousarray(rows, dtype='<f8').view(np.uint8).reshape(-1)
-        return out.tobytes()
+        return bytes(out.tobytes())

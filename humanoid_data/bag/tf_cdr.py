@@ -12,7 +12,7 @@ walked again. Big-endian payloads go through rosbags.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -132,7 +132,7 @@ class TfDecoder:
 
 def _slow(raw: bytes) -> TfArrays:
     try:
-        msg = typestore_for().deserialize_cdr(raw, MSGTYPE)
+        msg: Any = typestore_for().deserialize_cdr(raw, MSGTYPE)
     except Exception as err:  # noqa: BLE001 - rosbags raises several types
         raise DecodeError(f'TFMessage does not decode: {err}') from err
     edges = tuple((str(t.header.frame_id), str(t.child_frame_id)) for t in msg.transforms)

@@ -53,15 +53,15 @@ def _add_dynamic(reader: EpisodeReader, topic: str, buffer: TransformBuffer) -> 
             arrays = decoder.decode(raw)
         except DecodeError as err:
             raise BagError(f'{reader.path}: topic {topic}: {err}') from err
-        stamps, values = batches.setdefault(arrays.edges, ([], []))
-        stamps.append(arrays.stamps)
-        values.append(arrays.values)
+        stamp_rows, value_rows = batches.setdefault(arrays.edges, ([], []))
+        stamp_rows.append(arrays.stamps)
+        value_rows.append(arrays.values)
     count = 0
     for edges, (stamp_list, value_list) in batches.items():
         if not edges:
             continue
-        stamps = np.stack(stamp_list)                     # messages x edges
-        values = np.stack(value_list)                     # messages x edges x 7
+        stamps: np.ndarray = np.stack(stamp_list)         # messages x edges
+        values: np.ndarray = np.stack(value_list)         # messages x edges x 7
         for k, (parent, child) in enumerate(edges):
             buffer.add_many(parent, child, stamps[:, k], values[:, k, :3], values[:, k, 3:])
         count += stamps.size
