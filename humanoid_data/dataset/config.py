@@ -76,6 +76,22 @@ class LeRobotOptions:
 
 
 @dataclass(frozen=True)
+class CalibrationOptions:
+    """Which frame the extrinsics are expressed in, and what else is moved into it."""
+
+    base_frame: str = 'base_link'
+    lidar_in_base: bool = False     # LiDAR sidecar points in base_frame, not the sensor's
+    wrench_in_base: bool = False    # extra keys observation.wrench_base.<side>
+
+    def __post_init__(self) -> None:
+        """Check the base frame is a tf2 frame name (no leading slash, no spaces)."""
+        frame = self.base_frame
+        if not frame or frame.startswith('/') or any(c.isspace() for c in frame):
+            raise ConfigError(f'base_frame must be a frame name such as base_link (no '
+                              f'leading slash, no spaces), got {frame!r}')
+
+
+@dataclass(frozen=True)
 class DatasetConfig:
     """Everything ``dataset.yaml`` holds."""
 
@@ -86,6 +102,7 @@ class DatasetConfig:
     video: VideoOptions = field(default_factory=VideoOptions)
     lerobot: LeRobotOptions = field(default_factory=LeRobotOptions)
     quality: QualityGates = field(default_factory=QualityGates)
+    calibration: CalibrationOptions = field(default_factory=CalibrationOptions)
     source: str = '<memory>'
 
     @property
@@ -124,7 +141,8 @@ class DatasetConfig:
 
 
 _STREAM_KEYS = {'key', 'policy', 'tolerance_ms', 'as_of', 'required', 'stamps'}
-_TOP_KEYS = {'fps', 'reference', 'streams', 'lidar', 'video', 'lerobot', 'quality'}
+_TOP_KEYS = {'fps', 'reference', 'streams', 'lidar', 'video', 'lerobot', 'quality',
+             'calibration'}
 #: Fastest timeline accepted; beyond it a typo (30000 for 30) would fill the disk.
 MAX_FPS = 10_000.0
 #: Widest alignment tolerance accepted (a day), which keeps it an integer of nanoseconds.
@@ -209,6 +227,8 @@ def parse_dataset_config(data: object, source: str = '<memory>') -> DatasetConfi
         parse_settings(VideoOptions, data.get('video', {}), f'{source}: video'),
         parse_settings(LeRobotOptions, data.get('lerobot', {}), f'{source}: lerobot'),
         parse_settings(QualityGates, data.get('quality', {}), f'{source}: quality'),
+        parse_settings(CalibrationOptions, data.get('calibration', {}),
+                       f'{source}: calibration'),
         source)
 
 

@@ -6,7 +6,9 @@ builds the labels (from the bag's events, replaced by the best label set saved u
 ``<session>/labels/`` when there is one: ``labels_source``) and the quality report.
 Images stay in the bag: for each camera it records which message every frame uses, and
 a writer decodes them in pass 2. Each camera's intrinsics come from its paired
-CameraInfo stream (``calibration``).
+CameraInfo stream (``calibration``), its extrinsics from the episode's transforms
+(``extrinsics``: a pose per episode or, for a moving camera, per frame), which can also
+move the wrenches and the LiDAR scans into the base frame (``calibration`` of dataset.yaml).
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ from humanoid_data.core.labels import Segment
 from humanoid_data.core.phases import Taxonomy
 from humanoid_data.core.quality import QualityReport, assess
 from humanoid_data.core.sync import Alignment, Policy, align, timeline
-from humanoid_data.dataset.calibration import episode_intrinsics
+from humanoid_data.dataset.calibration import CAMERAS, episode_intrinsics
 from humanoid_data.dataset.config import DatasetConfig, StreamPlan
 from humanoid_data.dataset.episode_labels import (
     apply_verdict, flag_provenance, label_episode, label_from_store, resolve_task)
+from humanoid_data.dataset.extrinsics import (
+    CameraExtrinsics, episode_extrinsics, episode_transforms, wrenches_in_base)
 from humanoid_data.dataset.labels_source import LabelProvenance
+from humanoid_data.dataset.lidar_scans import ScanPoses, scan_poses
 
 
 @dataclass
@@ -78,6 +83,8 @@ class EpisodeData:
     label_verdict: tuple[str, str, str] | None = None   # a person's (verdict, reason, who)
     window_ns: tuple[int, int] = (0, 0)           # (start, stop) on the robot clock
     intrinsics: dict[str, dict] = field(default_factory=dict)   # camera key -> record
+    extrinsics: dict[str, CameraExtrinsics] = field(default_factory=dict)   # camera key
+    scan_poses: dict[str, ScanPoses] = field(default_factory=dict)   # LiDAR key, in base
 
     @property
     def frame_count(self) -> int:
@@ -193,12 +200,31 @@ def _build(reader: EpisodeReader, config: DatasetConfig, taxonomy: Taxonomy,
     label_from_store(data, taxonomy, stop_ns)     # the best label set saved, if any
     _assess(data, config, missing_required, residuals_ms)
     data.intrinsics = episode_intrinsics(data)    # after _assess: it may add a flag
+    _calibrate(data, config)                      # extrinsics join the intrinsics records
     apply_verdict(data)
     for stream in silent:
         data.quality.rejected.append(f'required stream {stream} has no messages '
                                      f'(dataset.yaml streams.{stream}.required = true)')
     flag_provenance(data)
     return data
+
+
+def _calibrate(data: EpisodeData, config: DatasetConfig) -> None:
+    """The cameras' extrinsics; the wrenches and LiDAR scans in the base frame if asked."""
+    options = config.calibration
+    lidars = [p for p in data.frames if p.modality == Modality.LIDAR] \
+        if options.lidar_in_base else []
+    if not (any(p.modality in CAMERAS for p in data.frames) or lidars
+            or options.wrench_in_base):
+        return
+    buffer, why_none = episode_transforms(data.reader, data.notes)
+    data.extrinsics = episode_extrinsics(data, options.base_frame, buffer, why_none)
+    if options.wrench_in_base:
+        wrenches_in_base(data, config, buffer, why_none)
+    for plan in lidars:
+        poses = scan_poses(data, plan, options.base_frame, buffer, why_none)
+        if poses is not None:
+            data.scan_poses[plan.key] = poses
 
 
 def _assess(data: EpisodeData, config: DatasetConfig, missing_required: np.ndarray,

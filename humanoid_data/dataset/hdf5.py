@@ -17,7 +17,11 @@
         calibration/<name>     per camera (obs name, e.g. images_head): attrs status (ok
                                or none), reason, key, frame_id, width, height,
                                distortion_model, ...; datasets K (3, 3), D, R (3, 3),
-                               P (3, 4) when known (pixels, ROS CameraInfo conventions)
+                               P (3, 4) when known (pixels, ROS CameraInfo conventions);
+                               extrinsics: the pose of the camera's frame in the base
+                               frame, float64 (7,) fixed or (N, 7) moving [x y z qx qy
+                               qz qw], (0, 7) when none; attrs frame, base_frame,
+                               moving, status, reason (dataset/extrinsics.py)
         timestamps             (N,) seconds from the episode's first frame
     mask/train, mask/valid     demo names; every 10th kept episode is validation
     mask/ok, mask/flagged      quality tiers
@@ -35,7 +39,7 @@ import h5py
 import numpy as np
 
 from humanoid_data import __version__
-from humanoid_data.dataset import calibration
+from humanoid_data.dataset import calibration, extrinsics
 from humanoid_data.dataset.checksums import write_file_checksum
 from humanoid_data.dataset.config import DatasetConfig
 from humanoid_data.dataset.labels_provenance import dataset_taxonomy, write_hdf5_provenance
@@ -101,6 +105,8 @@ def _write_demo(group: h5py.Group, stage: Path, summary: dict[str, Any],
         if not name.startswith('col:'):
             continue
         key = name[4:]
+        if key.startswith(extrinsics.FEATURE_PREFIX):    # float64, under calibration/
+            continue
         target = group if key == 'action' else obs
         dataset = target.create_dataset('actions' if key == 'action' else obs_name(key),
                                         data=frames[name], compression='gzip')
@@ -118,6 +124,13 @@ def _write_demo(group: h5py.Group, stage: Path, summary: dict[str, Any],
     stamps = np.load(stage / 'stamps.npz')
     stamp_group = group.create_group('stamps')
     for name in stamps.files:
-        stamp_group.create_dataset(name, data=stamps[name], compression='gzip')
+        if not name.endswith(f'.{extrinsics.STAMPS_NAME}'):
+            stamp_group.create_dataset(name, data=stamps[name], compression='gzip')
     group.create_dataset('timestamps', data=np.arange(n) / config.fps)
     calibration.write_hdf5(group, summary['calibration'], obs_name)
+    for key, record in summary['calibration'].items():
+        pose = record.get('extrinsics')
+        if pose is not None:
+            moving = f'{record["stream"]}.{extrinsics.STAMPS_NAME}'
+            extrinsics.write_hdf5(group[calibration.GROUP][obs_name(key)], pose,
+                                  stamps[moving] if moving in stamps.files else None)

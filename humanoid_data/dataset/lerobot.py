@@ -14,14 +14,18 @@ Layout (docs/formats.md)::
                                                up to video_files_size_in_mb a file
     humanoid_data/episode_NNNNNN/              sidecars: stamps.npz, labels.json,
                                                quality.json, calibration.json (each
-                                               camera's intrinsics), depth.h5, lidar.h5
+                                               camera's intrinsics and extrinsics),
+                                               depth.h5, lidar.h5
     humanoid_data/report.json                  every episode's verdict and reasons, and
                                                the episodes that failed, with why
 
 Episodes are numbered contiguously in (session, episode folder) order; rejected episodes
 are left out (their reasons stay in the report). ``timestamp`` is exactly
 ``frame_index / fps``; the original stamps and residuals are in the sidecars. Each
-video's ``from_timestamp``/``to_timestamp`` come from the encoded frames' times.
+video's ``from_timestamp``/``to_timestamp`` come from the encoded frames' times. A moving
+camera's per-frame extrinsics are a float32 feature ``observation.extrinsics.<camera>``
+like any numeric key (float64 in stamps.npz; dataset/extrinsics.py), NaN in an episode
+whose pose of that camera is none; so is ``observation.wrench_base.<side>``.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from humanoid_data import __version__
 from humanoid_data.dataset import calibration
 from humanoid_data.dataset.checksums import MANIFEST, write_manifest
 from humanoid_data.dataset.config import DatasetConfig
+from humanoid_data.dataset.extrinsics import FEATURE_PREFIX, WRENCH_PREFIX
 from humanoid_data.dataset.labels_provenance import (
     LABELS_FILE, SUBTASKS_FILE, dataset_taxonomy, labels_summary, lerobot_columns,
     subtask_index, subtask_names)
@@ -101,8 +106,9 @@ class _Packer:
     """Frames, episode rows, features and statistics of the kept episodes, in order."""
 
     def __init__(self, out: Path, config: DatasetConfig, tasks: list[str],
-                 subtasks: list[str], taxonomy: str) -> None:
+                 subtasks: list[str], taxonomy: str, poses: dict[str, int]) -> None:
         self.out, self.config, self.tasks = out, config, tasks
+        self.poses = poses     # keys needing a pose (and their widths): NaN where none
         self.subtasks, self.taxonomy = subtasks, taxonomy
         self.features: dict[str, Any] = {}
         self.stats_parts: dict[str, list] = {}
@@ -124,9 +130,12 @@ class _Packer:
     def _columns(self, frames: Any, summary: dict[str, Any], ep_index: int, n: int,
                  row: dict[str, Any]) -> dict[str, pa.Array]:
         columns: dict[str, pa.Array] = {}
-        for name in sorted(k for k in frames.files if k.startswith('col:')):
-            key = name[4:]
-            values = frames[name]
+        keys = {k[4:] for k in frames.files if k.startswith('col:')}
+        for key in sorted(keys | set(self.poses)):
+            if key not in keys:     # no pose in this episode (calibration.json, notes: why)
+                columns[key] = _vector(np.full((n, self.poses[key]), np.nan))
+                continue
+            values = frames[f'col:{key}']
             columns[key] = _vector(values)
             self.features.setdefault(key, {'dtype': 'float32', 'shape': [values.shape[1]],
                                            'names': summary['names'].get(key) or None})
@@ -244,7 +253,12 @@ def write_lerobot(out: Path, staged: Sequence[tuple[Path, dict[str, Any]]],
     tasks = list(dict.fromkeys(summary['instruction'] for _, summary in kept))
     summaries = [summary for _, summary in kept]
     subtasks, taxonomy = subtask_names(summaries), dataset_taxonomy(summaries)
-    packer = _Packer(out, config, tasks, subtasks, taxonomy)
+    # Every data file has the same columns: a key that needs a pose (a moving camera's
+    # extrinsics, a wrench in the base frame) gets NaN rows in an episode without it.
+    poses = {key: len(names) for summary in summaries
+             for key, names in summary['names'].items()
+             if key.startswith((FEATURE_PREFIX, WRENCH_PREFIX))}
+    packer = _Packer(out, config, tasks, subtasks, taxonomy, poses)
     for ep_index, (stage, summary) in enumerate(kept):
         packer.add(ep_index, stage, summary)
     packer.finish()

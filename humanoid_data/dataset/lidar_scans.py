@@ -2,18 +2,64 @@
 
 Each scan is cropped to the box of ``dataset.yaml`` (``lidar.crop_min``/``crop_max``)
 before open3d sees it, then voxel-downsampled (``lidar.voxel_m``) and appended to one
-HDF5 file, so memory holds one scan at a time.
+HDF5 file, so memory holds one scan at a time. With ``calibration.lidar_in_base`` the
+kept points are then moved into the base frame at each scan's stamp (``scan_poses``,
+looked up when the episode is assembled); the crop box stays in the sensor frame. The
+file's ``frame`` attribute says which frame the points are in.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from humanoid_data.bag.decode import PointCloudArray
+from humanoid_data.core.rigid import TransformError
+from humanoid_data.core.transforms import TransformBuffer
 from humanoid_data.dataset.config import DatasetConfig
-from humanoid_data.dataset.episode import EpisodeData, FramePlan
+from humanoid_data.dataset.extrinsics import message_frame_id
+from humanoid_data.errors import BagError
+
+if TYPE_CHECKING:
+    from humanoid_data.dataset.episode import EpisodeData, FramePlan
+
+
+@dataclass(frozen=True)
+class ScanPoses:
+    """The LiDAR's pose in the base frame at each scan the frames use."""
+
+    frame: str                  # the scans' header.frame_id
+    base_frame: str
+    index: np.ndarray           # bag-order index of each scan, sorted
+    translations: np.ndarray    # (S, 3) m
+    rotations: Rotation         # S rotations
+
+
+def scan_poses(data: EpisodeData, plan: FramePlan, base_frame: str,
+               buffer: TransformBuffer | None, why_none: str) -> ScanPoses | None:
+    """Where the LiDAR was at each scan the frames use; None (and a note) if unknown.
+
+    Raises:
+        BagError: The bag cannot be read, naming it and the topic.
+
+    """
+    wanted = np.unique(plan.index.astype(np.int64))
+    if buffer is None or not len(wanted):
+        data.notes.append(f'{plan.topic}: scans stay in the sensor frame: '
+                          f'{why_none or "no scans"}')
+        return None
+    stamps = data.reader.samples[plan.topic].arrays()[0][wanted]
+    try:
+        frame = message_frame_id(data.reader, plan.topic, int(wanted[0]))
+        translations, rotations = buffer.lookup_many(base_frame, frame, stamps)
+    except (TransformError, BagError) as err:
+        data.notes.append(f'{plan.topic}: scans stay in the sensor frame: {err}')
+        return None
+    return ScanPoses(frame, base_frame, wanted, translations, rotations)
 
 
 def write_lidar(data: EpisodeData, plan: FramePlan, config: DatasetConfig,
@@ -24,12 +70,17 @@ def write_lidar(data: EpisodeData, plan: FramePlan, config: DatasetConfig,
 
     Layout: ``points`` (P, 3) float32 of all scans one after another, ``offsets`` (S + 1,)
     where scan s is ``points[offsets[s]:offsets[s + 1]]``, ``scan_index`` (S,) the scan's
-    index in the bag, ``frame_scan`` (frames,) which stored scan each frame uses.
+    index in the bag, ``frame_scan`` (frames,) which stored scan each frame uses; attrs
+    ``frame`` (the points' frame: the sensor's, or the base frame when
+    ``data.scan_poses`` holds this stream's poses) and ``sensor_frame``.
     """
     import h5py
     import open3d as o3d
     low, high = np.array(config.lidar.crop_min), np.array(config.lidar.crop_max)
     wanted = sorted(set(int(i) for i in plan.index))
+    poses = data.scan_poses.get(plan.key)
+    row = {int(i): k for k, i in enumerate(poses.index)} if poses is not None else {}
+    sensor_frame = ''
     with h5py.File(path, 'w') as h5:
         points = h5.create_dataset('points', shape=(0, 3), maxshape=(None, 3),
                                    dtype=np.float32, chunks=(8192, 3), compression='gzip')
@@ -41,8 +92,13 @@ def write_lidar(data: EpisodeData, plan: FramePlan, config: DatasetConfig,
             # its point cloud is the costly step, and most of a scan is outside the box.
             inside = xyz[np.all((xyz >= low) & (xyz <= high), axis=1)]
             pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(inside))
-            kept = np.asarray(pcd.voxel_down_sample(config.lidar.voxel_m).points,
-                              dtype=np.float32)
+            kept64 = np.asarray(pcd.voxel_down_sample(config.lidar.voxel_m).points)
+            if poses is not None:
+                k = row[index]
+                kept64 = poses.rotations[k].apply(kept64.reshape(-1, 3)) + \
+                    poses.translations[k]
+            kept = kept64.astype(np.float32).reshape(-1, 3)
+            sensor_frame = sensor_frame or cloud.frame_id
             points.resize(offsets[-1] + len(kept), axis=0)
             points[offsets[-1]:] = kept
             offsets.append(offsets[-1] + len(kept))
@@ -55,4 +111,6 @@ def write_lidar(data: EpisodeData, plan: FramePlan, config: DatasetConfig,
         h5.attrs['voxel_m'] = config.lidar.voxel_m
         h5.attrs['crop_min'] = config.lidar.crop_min
         h5.attrs['crop_max'] = config.lidar.crop_max
+        h5.attrs['sensor_frame'] = sensor_frame
+        h5.attrs['frame'] = poses.base_frame if poses is not None else sensor_frame
     return offsets[-1]

@@ -4,7 +4,9 @@ Labels: phase indices against the segment tables, subtasks against the phases, a
 episode's labels provenance (a known source, its taxonomy the dataset's or flagged).
 Calibration: every camera of every episode has its intrinsics or an explicit ``none``
 record; K a finite 3x3 with positive focal lengths, the principal point inside the image,
-the size the video's (``dataset/calibration.py``).
+the size the video's (``dataset/calibration.py``); every camera has its extrinsics or an
+explicit ``none``: finite, unit quaternions, a moving camera's one row per frame
+(``dataset/extrinsics.py``).
 
 ``validate(path)`` returns the list of problems (empty when the dataset is sound). A
 LeRobot v3 folder (meta/info.json) and an HDF5 file (or a folder holding
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from humanoid_data.dataset import calibration
+from humanoid_data.dataset import calibration, extrinsics
 from humanoid_data.dataset.checksums import check_file_checksum, check_manifest
 from humanoid_data.dataset.labels_provenance import (
     check_episode_subtasks, check_hdf5_labels, check_lerobot_labels, read_subtasks)
@@ -80,12 +82,16 @@ def _lerobot_structure(root: Path, info: dict) -> list[str]:
     episodes = [row for f in episodes_files for row in pq.read_table(f).to_pylist()]
     data: dict[str, list[np.ndarray]] = {}
     wanted = ['index', 'episode_index', 'frame_index', 'timestamp', 'phase_index',
-              'task_index', 'subtask_index']
+              'task_index', 'subtask_index',
+              *(k for k in info['features'] if k.startswith(extrinsics.FEATURE_PREFIX))]
     for f in data_files:
         present = set(pq.read_schema(f).names)     # subtask_index may be missing
         table = pq.read_table(f, columns=[c for c in wanted if c in present])
         for column in table.column_names:
-            data.setdefault(column, []).append(table[column].to_numpy())
+            values = table[column].combine_chunks()
+            data.setdefault(column, []).append(
+                values.flatten().to_numpy().reshape(len(values), -1)
+                if column.startswith(extrinsics.FEATURE_PREFIX) else values.to_numpy())
     columns = {k: np.concatenate(v) for k, v in data.items()}
     n = len(columns['index'])
     if n != info['total_frames']:
@@ -162,7 +168,9 @@ def _episode(root: Path, info: dict, episode: dict, columns: dict[str, np.ndarra
             problems.extend(check_episode_subtasks(
                 where, subtasks, columns['subtask_index'][lo:hi],
                 columns['phase_index'][lo:hi], summary['phase_names']))
-    problems.extend(_calibration(root, info, sidecar))
+    problems.extend(_calibration(root, info, sidecar, {
+        key: values[lo:hi] for key, values in columns.items()
+        if key.startswith(extrinsics.FEATURE_PREFIX)}, hi - lo))
     for key, feature in info['features'].items():
         if feature['dtype'] != 'video':
             continue
@@ -173,8 +181,12 @@ def _episode(root: Path, info: dict, episode: dict, columns: dict[str, np.ndarra
     return problems
 
 
-def _calibration(root: Path, info: dict, sidecar: Path) -> list[str]:
-    """The episode's calibration.json covers every camera, each record sound."""
+def _calibration(root: Path, info: dict, sidecar: Path, moving: dict[str, np.ndarray],
+                 frames: int) -> list[str]:
+    """The episode's calibration.json covers every camera, each record sound.
+
+    ``moving`` holds the episode's rows of the per-frame extrinsics columns.
+    """
     path = sidecar / calibration.FILE
     where = str(path.relative_to(root))
     cameras: list[tuple[str, int | None, int | None]] = []
@@ -195,7 +207,21 @@ def _calibration(root: Path, info: dict, sidecar: Path) -> list[str]:
         document = json.loads(path.read_text(encoding='utf-8'))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         return [f'{where}: not JSON ({err})']
-    return calibration.check_document(where, document, cameras)
+    problems = calibration.check_document(where, document, cameras)
+    records = document.get('cameras') if isinstance(document, dict) else None
+    if not isinstance(records, dict):
+        return problems
+    for key, _, _ in cameras:
+        record = records.get(key)
+        if record is None:               # check_document said so
+            continue
+        pose = record.get('extrinsics') if isinstance(record, dict) else None
+        poses = None
+        if isinstance(pose, dict):
+            poses = moving.get(extrinsics.feature_key(key)) if pose.get('moving') \
+                else extrinsics.json_poses(pose)
+        problems.extend(extrinsics.check_record(f'{where}: {key}', pose, poses, frames))
+    return problems
 
 
 def _labels(where: str, labels: dict, summary: dict, phase_index: np.ndarray,
@@ -306,4 +332,6 @@ def _hdf5_calibration(path: Path, name: str, group) -> list[str]:
         key = record.get('key') or obs_name
         problems.extend(calibration.check_record(where, key, record, int(dataset.shape[2]),
                                                  int(dataset.shape[1])))
+        pose, poses = extrinsics.hdf5_extrinsics(group[calibration.GROUP][obs_name])
+        problems.extend(extrinsics.check_record(where, pose, poses, len(dataset)))
     return problems

@@ -83,6 +83,14 @@ def test_intrinsics_are_those_the_bag_holds_in_both_formats(converted):
         np.testing.assert_array_equal(group['K'][()], sent.k)
         np.testing.assert_array_equal(group['P'][()], sent.p)
         assert group['D'].shape == (5,)
+        # No /tf, no /tf_static, no robot description in this suite: no extrinsics, said.
+        pose = group['extrinsics']
+        assert pose.shape == (0, 7) and pose.attrs['status'] == 'none'
+        assert pose.attrs['reason'].startswith('the episode has no transforms')
+    assert record_['extrinsics'] == {
+        'frame': 'wrist_right_rgb_link', 'base_frame': 'base_link', 'status': 'none',
+        'moving': False, 'reason': 'the episode has no transforms (no /tf and no robot '
+        'description: no extrinsics)'}
     # The episode summary does not repeat them.
     summary = json.loads((outputs['lerobot'] / SIDECAR).with_name('episode.json').read_text())
     assert 'calibration' not in summary

@@ -11,7 +11,7 @@ import yaml
 
 from humanoid_data.core.sync import Policy
 from humanoid_data.dataset.config import (
-    MAX_FPS, LidarOptions, load_dataset_config, parse_dataset_config)
+    MAX_FPS, CalibrationOptions, LidarOptions, load_dataset_config, parse_dataset_config)
 from humanoid_data.errors import ConfigError
 
 SHIPPED = Path(__file__).resolve().parents[2] / 'config' / 'dataset.yaml'
@@ -28,6 +28,16 @@ def test_the_shipped_plan_loads():
     assert config.plan('joint_command').align.policy == Policy.HOLD
     assert config.plan('joint_command').align.as_of
     assert config.lidar == LidarOptions()
+    assert config.calibration == CalibrationOptions('base_link', False, False)
+
+
+def test_the_calibration_section_is_optional_and_in_the_digest(shipped):
+    data = copy.deepcopy(shipped)
+    del data['calibration']
+    assert parse_dataset_config(data).calibration == CalibrationOptions()
+    changed = _changed(shipped, 'calibration', 'base_frame', 'torso_link')
+    assert parse_dataset_config(changed).calibration.base_frame == 'torso_link'
+    assert parse_dataset_config(changed).digest != parse_dataset_config(shipped).digest
 
 
 def _changed(data, section, key, value):
@@ -45,7 +55,7 @@ def _changed(data, section, key, value):
     (None, 'reference', ['head_rgb'], r"reference: \['head_rgb'\] is not one of the streams"),
     (None, 'reference', 'nose_rgb', "reference: 'nose_rgb' is not one of the streams"),
     (None, 'streams', ['head_rgb'], 'streams: expected a mapping of stream name to plan'),
-    (None, 'extra', 1, "unknown key 'extra'; allowed: fps, lerobot, lidar, quality"),
+    (None, 'extra', 1, "unknown key 'extra'; allowed: calibration, fps, lerobot, lidar"),
     ('head_rgb', 'tolerance_ms', math.nan,
      r'streams\.head_rgb\.tolerance_ms: expected a finite number > 0'),
     ('head_rgb', 'tolerance_ms', 1e300, r'streams\.head_rgb\.tolerance_ms: .* <= 8.64e\+07'),
@@ -67,13 +77,20 @@ def _changed(data, section, key, value):
     ('lerobot', 'chunks_size', 0, 'lerobot: chunks_size must be >= 1, got 0'),
     ('quality', 'pause_s', math.nan, 'quality: pause_s: expected a finite number, got nan'),
     ('quality', 'max_dropped', 0.5, "quality: parameter 'max_dropped' expects int"),
+    ('calibration', 'frame', 'x',
+     "calibration: unknown parameter 'frame'; allowed: base_frame, lidar_in_base"),
+    ('calibration', 'lidar_in_base', 1, "calibration: parameter 'lidar_in_base' expects bool"),
+    ('calibration', 'wrench_in_base', 'yes', "calibration: parameter 'wrench_in_base' expects"),
+    ('calibration', 'base_frame', '/base_link', 'calibration: base_frame must be a frame name'),
+    ('calibration', 'base_frame', '', 'calibration: base_frame must be a frame name'),
+    ('calibration', 'base_frame', 5, "calibration: parameter 'base_frame' expects str"),
 ])
 def test_a_bad_plan_names_the_file_and_the_key(shipped, section, key, value, match):
     with pytest.raises(ConfigError, match=f'^d.yaml: {match}'):
         parse_dataset_config(_changed(shipped, section, key, value), 'd.yaml')
 
 
-@pytest.mark.parametrize('section', ['lidar', 'video', 'lerobot', 'quality'])
+@pytest.mark.parametrize('section', ['lidar', 'video', 'lerobot', 'quality', 'calibration'])
 def test_a_section_that_is_no_mapping_is_refused(shipped, section):
     with pytest.raises(ConfigError, match=f'^d.yaml: {section}: expected a mapping'):
         parse_dataset_config(_changed(shipped, None, section, [1]), 'd.yaml')
