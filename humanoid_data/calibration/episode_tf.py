@@ -97,8 +97,11 @@ def episode_buffer(reader: EpisodeReader) -> EpisodeTransforms:
     """
     buffer = TransformBuffer(MAX_EXTRAPOLATION_NS, MAX_GAP_NS)
     robot, text, notes = _robot(reader)
+    # Streams listed in the suite but silent in this bag (a robot without /tf) count as
+    # absent: the URDF then supplies the fixed joints as well as the moving ones.
     transform_streams = [s for s in reader.suite.streams
-                         if s.modality == Modality.TRANSFORM and s.topic in reader.samples]
+                         if s.modality == Modality.TRANSFORM and s.topic in reader.samples
+                         and len(reader.samples[s.topic].header_ns)]
     dynamic = 0
     for stream in sorted(transform_streams, key=lambda s: not s.latched):
         if stream.latched:

@@ -82,6 +82,7 @@ class CalibrationOptions:
     base_frame: str = 'base_link'
     lidar_in_base: bool = False     # LiDAR sidecar points in base_frame, not the sensor's
     wrench_in_base: bool = False    # extra keys observation.wrench_base.<side>
+    checks: bool = True             # LiDAR-to-camera and hand-eye checks in the quality report
 
     def __post_init__(self) -> None:
         """Check the base frame is a tf2 frame name (no leading slash, no spaces)."""

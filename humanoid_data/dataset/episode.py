@@ -27,6 +27,7 @@ from humanoid_data.core.labels import Segment
 from humanoid_data.core.phases import Taxonomy
 from humanoid_data.core.quality import QualityReport, assess
 from humanoid_data.core.sync import Alignment, Policy, align, timeline
+from humanoid_data.calibration.checks import check_episode
 from humanoid_data.dataset.calibration import CAMERAS, episode_intrinsics
 from humanoid_data.dataset.config import DatasetConfig, StreamPlan
 from humanoid_data.dataset.episode_labels import (
@@ -217,14 +218,25 @@ def _calibrate(data: EpisodeData, config: DatasetConfig) -> None:
     if not (any(p.modality in CAMERAS for p in data.frames) or lidars
             or options.wrench_in_base):
         return
-    buffer, why_none = episode_transforms(data.reader, data.notes)
+    found, why_none = episode_transforms(data.reader, data.notes)
+    buffer = found.buffer if found is not None else None
     data.extrinsics = episode_extrinsics(data, options.base_frame, buffer, why_none)
+    if options.checks and found is not None and _has_lidar(data):
+        report = check_episode(data.reader, found, data.window_ns, config.quality)
+        data.quality.metrics['calibration'] = report.metrics
+        data.quality.flags.extend(report.flags)
+        data.notes.extend(report.notes)
     if options.wrench_in_base:
         wrenches_in_base(data, config, buffer, why_none)
     for plan in lidars:
         poses = scan_poses(data, plan, options.base_frame, buffer, why_none)
         if poses is not None:
             data.scan_poses[plan.key] = poses
+
+
+def _has_lidar(data: EpisodeData) -> bool:
+    """Whether the episode's suite has a LiDAR the calibration checks can work from."""
+    return any(s.modality == Modality.LIDAR for s in data.reader.suite.streams)
 
 
 def _assess(data: EpisodeData, config: DatasetConfig, missing_required: np.ndarray,

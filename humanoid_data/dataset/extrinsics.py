@@ -123,7 +123,7 @@ def message_frame_id(reader: EpisodeReader, topic: str, index: int = 0) -> str:
 
 
 def episode_transforms(reader: EpisodeReader, notes: list[str]
-                       ) -> tuple[TransformBuffer | None, str]:
+                       ) -> tuple[EpisodeTransforms | None, str]:
     """The episode's transforms, or None and why; ``episode_tf``'s notes go to ``notes``."""
     try:
         found: EpisodeTransforms = episode_buffer(reader)
@@ -134,7 +134,7 @@ def episode_transforms(reader: EpisodeReader, notes: list[str]
     if found.source == 'none':
         why = '; '.join(found.notes) or 'no /tf, /tf_static or robot description'
         return None, f'the episode has no transforms ({why})'
-    return found.buffer, ''
+    return found, ''
 
 
 def _root_path(buffer: TransformBuffer, frame: str) -> list[str]:

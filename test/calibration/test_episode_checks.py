@@ -75,3 +75,33 @@ def test_outside_the_window_nothing_is_checked(healthy):
     assert report.metrics['calib_scans'] == 0
     assert report.flags == []
     assert any('no LiDAR scan' in n for n in report.notes)
+
+
+def _config():
+    """The shipped dataset.yaml cut down to the streams these episodes carry."""
+    import yaml
+
+    from humanoid_data.dataset.config import parse_dataset_config
+    from humanoid_data.resources import share_file
+    data = yaml.safe_load(share_file('config/dataset.yaml').read_text())
+    keep = ('head_rgb', 'wrist_right_rgb', 'head_depth', 'joint_states', 'lidar')
+    data['streams'] = {name: plan for name, plan in data['streams'].items() if name in keep}
+    return parse_dataset_config(data, 'dataset.yaml')
+
+
+@pytest.mark.parametrize('fixture, flagged', [('healthy', False), ('lidar_pitched', True)])
+def test_the_converter_puts_the_checks_in_the_quality_report(request, fixture, flagged):
+    """What `convert` stages for an episode: the figures under metrics.calibration."""
+    from humanoid_data.core.contact_config import load_contact_config
+    from humanoid_data.core.phases import load_taxonomy
+    from humanoid_data.dataset.episode import assemble
+    from humanoid_data.resources import share_file
+    data = assemble(request.getfixturevalue(fixture), _config(),
+                    load_taxonomy(share_file('config/phases.yaml')),
+                    load_contact_config(share_file('config/contact.yaml')))
+    figures = data.quality.metrics['calibration']
+    assert figures['calib_scans'] >= 5 and figures['lidar_depth_icp_deg'] is not None
+    calibration_flags = [f for f in data.quality.flags if f.startswith('calibration')]
+    assert bool(calibration_flags) == flagged, calibration_flags
+    if flagged:
+        assert data.quality.verdict == 'flagged'

@@ -78,7 +78,7 @@ def _changed(data, section, key, value):
     ('quality', 'pause_s', math.nan, 'quality: pause_s: expected a finite number, got nan'),
     ('quality', 'max_dropped', 0.5, "quality: parameter 'max_dropped' expects int"),
     ('calibration', 'frame', 'x',
-     "calibration: unknown parameter 'frame'; allowed: base_frame, lidar_in_base"),
+     "calibration: unknown parameter 'frame'; allowed: base_frame, checks, lidar_in_base"),
     ('calibration', 'lidar_in_base', 1, "calibration: parameter 'lidar_in_base' expects bool"),
     ('calibration', 'wrench_in_base', 'yes', "calibration: parameter 'wrench_in_base' expects"),
     ('calibration', 'base_frame', '/base_link', 'calibration: base_frame must be a frame name'),
