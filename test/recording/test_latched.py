@@ -145,3 +145,37 @@ def test_repair_keeps_a_repeated_message_repeated(tmp_path, small_suite):
     assert [r['log_time_ns'] for r in meta['repeated_latched']] == [received_ns]
     assert meta['topics'][TOPIC]['written'] == 0
     assert [t for t, _ in _messages(crashed, TOPIC)] == [received_ns]
+
+
+def test_an_episode_minutes_later_holds_the_description_and_every_static_transform(
+        tmp_path, small_suite):
+    """/tf_static from two drivers and the URDF, published once; an episode 3 min later."""
+    from humanoid_data.calibration.episode_tf import episode_buffer
+    rig = Rig(tmp_path, small_suite, preroll_s=0.2)
+    rig.run_ms(50)
+    published_ns = rig.now
+    statics = [encode.tf_message([(published_ns, 'base_link', 'camera_link', [0.1, 0, 0],
+                                   [0, 0, 0, 1])]),
+               encode.tf_message([(published_ns, 'base_link', 'lidar_link', [0, 0, 0.5],
+                                   [0, 0, 0, 1])])]
+    for data in statics:
+        rig.engine.offer(rig.index['/tf_static'], data)
+    rig.engine.offer(rig.index[TOPIC], encode.string(URDF))
+    rig.now += 180_000 * 1_000_000        # three minutes later (the simulator skips them)
+    rig.run_ms(300)
+    episode_id = _record(rig, 300)
+    rig.finish()
+    folder = rig.session.path / episode_id
+    meta = rig.episode(episode_id)
+    repeated = sorted((r['topic'], r['log_time_ns']) for r in meta['repeated_latched'])
+    assert repeated == [(TOPIC, published_ns), ('/tf_static', published_ns),
+                        ('/tf_static', published_ns)]
+    assert meta['start_ns'] - published_ns > 179 * 10**9
+    assert sorted(data for _, data in _messages(folder, '/tf_static')) == sorted(statics)
+    assert _mcap_messages(folder, TOPIC) == [(published_ns, encode.string(URDF))]
+    reader = EpisodeReader(folder, small_suite)
+    reader.scan()
+    buffer = episode_buffer(reader).buffer
+    reader.close_samples()
+    assert buffer.lookup('lidar_link', 'camera_link', meta['start_ns']).translation.tolist() \
+        == [0.1, 0.0, -0.5]
