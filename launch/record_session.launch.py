@@ -1,11 +1,13 @@
-"""Launch a recording session: recorder, contact and sync monitors, operator markers.
+"""Launch a recording session: recorder (live sync health included), contact monitor, markers.
 
     ros2 launch humanoid_data record_session.launch.py \
         config:=/path/humanoid.yaml output_dir:=recordings sim:=true
 
 Arguments: ``sim`` also starts the simulated humanoid; ``companions`` (default true)
-starts contact_monitor and sync_monitor; ``teleop`` (default true) starts marker_teleop
-for pedals and service calls. For the keyboard UI, run ``humanoid-data teleop`` (or
+starts contact_monitor; ``sync_monitor`` (default false) starts the separate sync
+monitor, which receives every stream again (the recorder publishes the same sync
+statuses itself); ``teleop`` (default true) starts marker_teleop for pedals and service
+calls. For the keyboard UI, run ``humanoid-data teleop`` (or
 ``ros2 run humanoid_data marker_teleop --ros-args -p ui:=true``) in a terminal, with
 ``teleop:=false`` here.
 
@@ -40,7 +42,10 @@ def generate_launch_description():
         DeclareLaunchArgument('sim', default_value='false',
                               description='also start the simulated humanoid'),
         DeclareLaunchArgument('companions', default_value='true',
-                              description='start contact_monitor and sync_monitor'),
+                              description='start contact_monitor'),
+        DeclareLaunchArgument('sync_monitor', default_value='false',
+                              description='also start sync_monitor (a second receive of '
+                                          'every stream; the recorder grades sync itself)'),
         DeclareLaunchArgument('teleop', default_value='true',
                               description='start marker_teleop (pedal, services; no UI)'),
     ]
@@ -53,11 +58,12 @@ def generate_launch_description():
         package='humanoid_data', executable='sim_robot', name='sim_robot', output='screen',
         parameters=[{'config': config}], prefix=YIELD,
         condition=IfCondition(LaunchConfiguration('sim'))))
-    for executable in ('contact_monitor', 'sync_monitor'):
+    for executable, flag in (('contact_monitor', 'companions'),
+                             ('sync_monitor', 'sync_monitor')):
         actions.append(Node(
             package='humanoid_data', executable=executable, name=executable, output='screen',
             parameters=[{'config': config}], prefix=YIELD,
-            condition=IfCondition(LaunchConfiguration('companions'))))
+            condition=IfCondition(LaunchConfiguration(flag))))
     actions.append(Node(
         package='humanoid_data', executable='marker_teleop', name='marker_teleop',
         output='screen', parameters=[{'ui': False}], prefix=YIELD,

@@ -28,7 +28,8 @@ class NodeLaunch(NamedTuple):
 
 
 def session_plan(config: str, output_dir: str, sim: bool, *, companions: bool = True,
-                 teleop: bool = True, recorder: Mapping[str, Any] | None = None,
+                 teleop: bool = True, sync_monitor: bool = False,
+                 recorder: Mapping[str, Any] | None = None,
                  simulator: Mapping[str, Any] | None = None,
                  operator: Mapping[str, Any] | None = None) -> list[NodeLaunch]:
     """Return the nodes of a recording session.
@@ -37,9 +38,12 @@ def session_plan(config: str, output_dir: str, sim: bool, *, companions: bool = 
         config: Sensor-suite file given to every node.
         output_dir: Folder for session folders.
         sim: Also start the simulated humanoid.
-        companions: Start contact_monitor and sync_monitor.
+        companions: Start contact_monitor.
         teleop: Start marker_teleop without its terminal UI (pedal, services); run
             ``humanoid-data teleop`` in a terminal for the keyboard UI instead.
+        sync_monitor: Also start sync_monitor, which receives every stream a second
+            time; the recorder publishes the same live sync statuses itself (its
+            ``live_sync`` parameter), so it is only needed without a recorder.
         recorder: Extra recorder parameters.
         simulator: Extra simulator parameters.
         operator: Extra marker_teleop parameters.
@@ -56,6 +60,7 @@ def session_plan(config: str, output_dir: str, sim: bool, *, companions: bool = 
     if companions:
         nodes.append(NodeLaunch('contact_monitor', 'contact_monitor', {'config': config},
                                 YIELDING))
+    if sync_monitor:
         nodes.append(NodeLaunch('sync_monitor', 'sync_monitor', {'config': config},
                                 YIELDING))
     if teleop:

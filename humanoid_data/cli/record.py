@@ -32,7 +32,7 @@ def record(config: Path, out: Path, *, sim: bool, session: str = '',
            recorder: dict[str, Any] | None = None,
            simulator: dict[str, Any] | None = None,
            operator: dict[str, Any] | None = None, companions: bool = True,
-           teleop: bool = True) -> list[NodeLaunch]:
+           teleop: bool = True, sync_monitor: bool = False) -> list[NodeLaunch]:
     """Validate inputs and return the session's node plan (what ``record`` starts).
 
     Raises:
@@ -44,7 +44,8 @@ def record(config: Path, out: Path, *, sim: bool, session: str = '',
     ensure_writable(out)
     params = {'session': session or default_session_name(), **(recorder or {})}
     return session_plan(str(config), str(out), sim, companions=companions, teleop=teleop,
-                        recorder=params, simulator=simulator, operator=operator)
+                        sync_monitor=sync_monitor, recorder=params, simulator=simulator,
+                        operator=operator)
 
 
 def _run_record(args: argparse.Namespace) -> int:
@@ -54,7 +55,8 @@ def _run_record(args: argparse.Namespace) -> int:
                             'instruction': args.instruction},
                   operator={'operator': args.operator, 'task': args.task,
                             'instruction': args.instruction},
-                  companions=not args.no_companions, teleop=not args.no_teleop)
+                  companions=not args.no_companions, teleop=not args.no_teleop,
+                  sync_monitor=args.sync_monitor)
     print(f'recording into {Path(args.out) / plan[-1].parameters["session"]}; '
           'Ctrl-C to finish')
     return wait_for(start_all(plan))
@@ -81,7 +83,10 @@ def add_parsers(verbs: Any) -> None:
     rec.add_argument('--task', default='', help='default task')
     rec.add_argument('--instruction', default='', help='default language instruction')
     rec.add_argument('--no-companions', action='store_true',
-                     help='do not start contact_monitor and sync_monitor')
+                     help='do not start contact_monitor')
+    rec.add_argument('--sync-monitor', action='store_true',
+                     help='also start sync_monitor (receives every stream again; the '
+                          'recorder publishes the same live sync statuses itself)')
     rec.add_argument('--no-teleop', action='store_true',
                      help='do not start marker_teleop (run `humanoid-data teleop` instead)')
     rec.set_defaults(run=_run_record)

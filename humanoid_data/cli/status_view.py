@@ -157,7 +157,8 @@ def _full_view(screen: Screen, rows: tuple[StreamRow, ...], width: int,
     top.append_text(_state_line(screen))
     shown = rows[page * page_size:(page + 1) * page_size]
     return [_line(top, width), _table(shown) if rows else
-            _line(Text('(waiting for sync_monitor on /diagnostics)', style='dim'), width)]
+            _line(Text('(waiting for the sync statuses on /diagnostics)', style='dim'),
+                  width)]
 
 
 def _line(text: Text, width: int) -> Text:
@@ -195,7 +196,7 @@ def _state_line(screen: Screen) -> Text:
 
 def _summary_line(rows: Sequence[StreamRow], width: int) -> Text:
     if not rows:
-        return Text('streams: waiting for sync_monitor on /diagnostics', style='dim')
+        return Text('streams: waiting for the sync statuses on /diagnostics', style='dim')
     counts = Counter(r.level for r in rows)
     text = Text('streams')
     for level in Level:

@@ -51,6 +51,9 @@ class RecorderSettings:
     status_period_s: float = _status_param()
     taxonomy: str = _file_param('phases.yaml', 'phase-taxonomy YAML')
     sync_config: str = _file_param('sync.yaml', 'sync-health thresholds YAML')
+    live_sync: bool = _param(
+        True, 'grade every stream\'s sync live from the messages the recorder receives and '
+              'publish it on /diagnostics (sync_monitor then need not receive them again)')
     flush_period_s: float = _param(
         0.25, 'open chunks go to disk at least this often: a killed recorder loses at '
               'most about this much (s)')

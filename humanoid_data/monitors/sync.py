@@ -294,3 +294,42 @@ class SlidingWindow:
             pairs = np.array(items, dtype=np.int64).reshape(-1, 2)
             stamps[topic], receive[topic] = pairs[:, 0], pairs[:, 1]
         return stamps, receive
+
+
+class LiveSync:
+    """Live sync health from what the recorder takes off its queue: no second receive.
+
+    The recorder's writer thread already holds every message's header stamp and receive
+    time; it ``add``s them here and ``tick``s once per batch. Every ``period_ns`` the
+    window is graded with ``evaluate_all`` (the code sync_monitor and the episode summary
+    use) and the result replaces ``health`` in one assignment, which the node's status
+    timer reads from the executor thread.
+    """
+
+    def __init__(self, suite: SuiteConfig, topics: Iterable[str], limits: SyncThresholds,
+                 started_ns: int, period_ns: int = 1_000_000_000) -> None:
+        """Grade ``suite``'s streams; ``topics`` are the recorder's topics by index."""
+        self.suite, self.limits = suite, limits
+        self.window = SlidingWindow(int(limits.window_s * 1e9))
+        self._topics = list(topics)
+        self._graded = {s.topic for s in suite.streamed}
+        self._started_ns = started_ns
+        self._period_ns = period_ns
+        self._next_ns = started_ns + period_ns
+        self.health: tuple[StreamHealth, ...] = ()
+
+    def add(self, index: int, stamp_ns: int, receive_ns: int) -> None:
+        """Note one message of the recorder's topic ``index`` (others are ignored)."""
+        topic = self._topics[index]
+        if topic in self._graded:
+            self.window.add(topic, stamp_ns, receive_ns)
+
+    def tick(self, now_ns: int) -> None:
+        """Grade the window when a period has passed."""
+        if now_ns < self._next_ns:
+            return
+        self._next_ns = now_ns + self._period_ns
+        stamps, receive = self.window.arrays(now_ns)
+        span = min(int(self.limits.window_s * 1e9), now_ns - self._started_ns)
+        self.health = tuple(evaluate_all(self.suite, stamps, receive, span, now_ns,
+                                         self.limits))

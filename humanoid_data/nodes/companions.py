@@ -10,7 +10,7 @@ in total but put the recorder at 97 % of one core, so they stay out of it.)
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Iterable
 
 from rclpy.node import Node
 from std_msgs.msg import String
@@ -22,11 +22,13 @@ from humanoid_data.core.contact_config import ContactConfig
 from humanoid_data.core.events import EpisodeStart, EventBase, Source, encode_event
 from humanoid_data.errors import DecodeError
 from humanoid_data.monitors.contact import ContactMonitor
-from humanoid_data.monitors.sync import Level, SlidingWindow, SyncThresholds, evaluate_all
+from humanoid_data.monitors.sync import (
+    Level, SlidingWindow, StreamHealth, SyncThresholds, evaluate_all)
 from humanoid_data.nodes.runtime import (
     diagnostic_status, events_qos, message_class, publish_diagnostics)
 
 SYNC_PREFIX = 'humanoid_data/sync: '
+SYNC_STATUS = 'humanoid_data: sync'
 CONTACT_STATUS = 'humanoid_data: contact_monitor'
 
 
@@ -144,19 +146,31 @@ class SyncCompanion:
         stamps, receive = self.window.arrays(now)
         span = min(int(self.limits.window_s * 1e9), now - self._started_ns)
         health = evaluate_all(self.suite, stamps, receive, span, now, self.limits)
-        statuses = []
-        for h in health:
-            if h.level != self._levels.get(h.stream, Level.OK) and h.level != Level.OK:
-                self.node.get_logger().warning(
-                    f'{h.stream}: {h.level.name}: {"; ".join(h.reasons)}')
-            self._levels[h.stream] = h.level
-            statuses.append(diagnostic_status(
-                SYNC_PREFIX + h.stream, int(h.level), '; '.join(h.reasons) or 'ok', h.topic,
-                {k: v for k, v in h.as_dict().items() if k not in ('level', 'reasons')}))
-        worst = max((h.level for h in health), default=Level.OK)
-        faulty = [h.stream for h in health if h.level != Level.OK]
+        publish_diagnostics(self.node, self.diagnostics,
+                            sync_statuses(self.node, health, self._levels,
+                                          {'undecodable': self.undecodable}))
+
+
+def sync_statuses(node: Node, health: Iterable[StreamHealth], levels: dict[str, Level],
+                  extra: dict[str, object]) -> list[Any]:
+    """One /diagnostics status per stream plus the summary; log each stream's new fault.
+
+    ``levels`` holds each stream's previous level (updated here), so a fault is logged
+    once when it appears, not every period.
+    """
+    health = list(health)
+    statuses = []
+    for h in health:
+        if h.level != levels.get(h.stream, Level.OK) and h.level != Level.OK:
+            node.get_logger().warning(f'{h.stream}: {h.level.name}: {"; ".join(h.reasons)}')
+        levels[h.stream] = h.level
         statuses.append(diagnostic_status(
-            'humanoid_data: sync', int(worst),
-            f'{len(faulty)} streams out of sync: {", ".join(faulty)}' if faulty else 'ok',
-            self.node.get_name(), {'undecodable': self.undecodable}))
-        publish_diagnostics(self.node, self.diagnostics, statuses)
+            SYNC_PREFIX + h.stream, int(h.level), '; '.join(h.reasons) or 'ok', h.topic,
+            {k: v for k, v in h.as_dict().items() if k not in ('level', 'reasons')}))
+    worst = max((h.level for h in health), default=Level.OK)
+    faulty = [h.stream for h in health if h.level != Level.OK]
+    statuses.append(diagnostic_status(
+        SYNC_STATUS, int(worst),
+        f'{len(faulty)} streams out of sync: {", ".join(faulty)}' if faulty else 'ok',
+        node.get_name(), extra))
+    return statuses

@@ -31,7 +31,9 @@ from humanoid_data.core.phases import load_taxonomy
 from humanoid_data.core.settings import RecorderSettings
 from humanoid_data.core.topics import topics_for
 from humanoid_data.errors import EpisodeStateError
-from humanoid_data.monitors.sync import EpisodeSyncCheck, load_sync_thresholds
+from humanoid_data.monitors.sync import (
+    EpisodeSyncCheck, Level, LiveSync, load_sync_thresholds)
+from humanoid_data.nodes.companions import sync_statuses
 from humanoid_data.nodes.runtime import (
     LATCHED_READER_DEPTH, declare_settings, events_executor_available, events_qos, latched_qos,
     message_class, recorder_qos, run_node)
@@ -56,12 +58,20 @@ class Recorder(Node):
                           self.settings.operator)
         taxonomy = load_taxonomy(self.settings.taxonomy or default_taxonomy())
         limits = load_sync_thresholds(self.settings.sync_config or default_sync_config())
-        self.engine = RecorderEngine(topics_for(suite, self.settings.events_topic), session,
-                                     self.settings, self.get_logger(),
+        topics = topics_for(suite, self.settings.events_topic)
+        self._started_ns = time.time_ns()
+        # Live sync health from the messages received here, graded in the writer thread:
+        # the live stack receives each message once (docs/architecture.md).
+        self.live_sync = LiveSync(suite, [t.topic for t in topics], limits,
+                                  self._started_ns,
+                                  int(self.settings.status_period_s * 1e9)) \
+            if self.settings.live_sync else None
+        self._sync_levels: dict[str, Level] = {}
+        self.engine = RecorderEngine(topics, session, self.settings, self.get_logger(),
                                      config_digest=suite.digest, config_file=suite.source,
                                      taxonomy=taxonomy.version,
-                                     sync_check=EpisodeSyncCheck(suite, limits))
-        self._started_ns = time.time_ns()
+                                     sync_check=EpisodeSyncCheck(suite, limits),
+                                     live_sync=self.live_sync)
         # Publisher sequence numbers count transport losses exactly, but only callbacks
         # that take the message info get them, and Kilted's events executor cannot call
         # those; it is used anyway where it exists (the single-threaded executor could
@@ -163,7 +173,11 @@ class Recorder(Node):
             values.append(KeyValue(key=f'{spec.topic} missing', value=str(gaps)))
         status = DiagnosticStatus(level=bytes([level]), name='humanoid_data: recorder',
                                   message=message, hardware_id=self.get_name(), values=values)
-        array = DiagnosticArray(status=[status])
+        statuses = [status]
+        if self.live_sync is not None and self.live_sync.health:
+            statuses.extend(sync_statuses(self, self.live_sync.health, self._sync_levels,
+                                          {'source': 'recorder'}))
+        array = DiagnosticArray(status=statuses)
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics.publish(array)
 

@@ -38,8 +38,8 @@ from humanoid_data.recording.episode import EpisodeEndInfo, EpisodeInfo, Receive
 from humanoid_data.recording.queue import ByteBoundedQueue
 from humanoid_data.recording.session import Session
 from humanoid_data.recording.writer import (
-    Barrier, DiscardCommand, DropNote, EpisodeWriter, FsyncPolicy, OutcomeCommand, RecorderLog,
-    ShutdownCommand, StartCommand, StopCommand, WriterOptions)
+    Barrier, DiscardCommand, DropNote, EpisodeWriter, FsyncPolicy, LiveSyncSink, OutcomeCommand,
+    RecorderLog, ShutdownCommand, StartCommand, StopCommand, WriterOptions)
 
 __all__ = ['RecorderEngine', 'RecorderLog', 'RecorderSnapshot']
 
@@ -71,6 +71,7 @@ class RecorderEngine:
                  settings: RecorderSettings, log: RecorderLog, *,
                  config_digest: str = '', config_file: str = '', taxonomy: str = '',
                  sync_check: SyncCheck | None = None,
+                 live_sync: LiveSyncSink | None = None,
                  clock: Callable[[], int] = time.time_ns) -> None:
         """Prepare the queue and start the writer thread."""
         self.topics = tuple(topics)
@@ -102,7 +103,8 @@ class RecorderEngine:
             self.topics, session, self._queue, log, options,
             extra={'session': session.name, 'config_file': config_file,
                    'config_digest': config_digest, 'taxonomy': taxonomy},
-            clock=clock, disk=self.disk, sync_check=sync_check, on_closed=self._closed)
+            clock=clock, disk=self.disk, sync_check=sync_check, live_sync=live_sync,
+            on_closed=self._closed)
         self.unfinished = tuple(str(p) for p in session.unfinished_episodes())
         for path in self.unfinished:
             log.warning(f'{path}: unfinished episode left by a recorder that stopped; make '

@@ -54,6 +54,16 @@ def latched_key(msgtype: str, data: bytes) -> object:
         return None
 
 
+class LiveSyncSink(Protocol):
+    """Takes every message's stamps in the writer thread (``monitors.sync.LiveSync``)."""
+
+    def add(self, index: int, stamp_ns: int, receive_ns: int) -> None:
+        """Note one message of topic ``index``."""
+
+    def tick(self, now_ns: int) -> None:
+        """Called once per batch taken from the queue."""
+
+
 class FsyncPolicy(str, Enum):
     """When the recorder asks the disk to make written data durable (power loss)."""
 
@@ -142,6 +152,7 @@ class EpisodeWriter:
                  queue: ByteBoundedQueue[object], log: RecorderLog, options: WriterOptions,
                  *, extra: dict[str, str], clock: Callable[[], int], disk: DiskWatch,
                  sync_check: SyncCheck | None = None,
+                 live_sync: LiveSyncSink | None = None,
                  on_closed: Callable[[str, str], None] = lambda episode_id, error: None
                  ) -> None:
         """Prepare an empty ring and no open episode."""
@@ -163,6 +174,7 @@ class EpisodeWriter:
         self._queue = queue
         self._extra = extra
         self._sync_check = sync_check
+        self._live_sync = live_sync
         self._on_closed = on_closed
         self._held: deque[Received] = deque()
         self._ring: deque[Received] = deque()
@@ -191,6 +203,11 @@ class EpisodeWriter:
                 try:
                     stopping = self._take(item, now) or stopping
                 except Exception as err:  # a bug must not stop recording
+                    self._recover(err)
+            if self._live_sync is not None:
+                try:
+                    self._live_sync.tick(now)
+                except Exception as err:  # live figures must not stop recording
                     self._recover(err)
             drained = stopping and not len(self._queue)
             try:
@@ -228,6 +245,8 @@ class EpisodeWriter:
             self._newest_receive_ns = max(self._newest_receive_ns, item.receive_ns)
             if self.topics[item.topic_index].has_header:
                 self._newest_taken_ns = max(self._newest_taken_ns, item.stamp_ns)
+                if self._live_sync is not None:
+                    self._live_sync.add(item.topic_index, item.stamp_ns, item.receive_ns)
         elif isinstance(item, ShutdownCommand):
             return True
         elif isinstance(item, Barrier):

@@ -77,9 +77,11 @@ def _evaluate(actions, arguments):
     return nodes
 
 
-@pytest.mark.parametrize('sim, companions, teleop', [
-    (True, True, True), (False, True, True), (True, False, False), (False, False, True)])
-def test_launch_file_matches_record_plan(monkeypatch, tmp_path, sim, companions, teleop):
+@pytest.mark.parametrize('sim, companions, teleop, sync_monitor', [
+    (True, True, True, False), (False, True, True, True), (True, False, False, False),
+    (False, False, True, True)])
+def test_launch_file_matches_record_plan(monkeypatch, tmp_path, sim, companions, teleop,
+                                         sync_monitor):
     _stub_modules(monkeypatch, str(tmp_path))
     spec = importlib.util.spec_from_file_location('record_session_launch', LAUNCH_FILE)
     launch_module = importlib.util.module_from_spec(spec)
@@ -87,10 +89,11 @@ def test_launch_file_matches_record_plan(monkeypatch, tmp_path, sim, companions,
     actions = launch_module.generate_launch_description()
     flag = {True: 'true', False: 'false'}
     arguments = {'config': '/robot/suite.yaml', 'output_dir': '/data/rec', 'sim': flag[sim],
-                 'companions': flag[companions], 'teleop': flag[teleop]}
+                 'companions': flag[companions], 'teleop': flag[teleop],
+                 'sync_monitor': flag[sync_monitor]}
     from_launch = _evaluate(actions, arguments)
     plan = session_plan('/robot/suite.yaml', '/data/rec', sim, companions=companions,
-                        teleop=teleop)
+                        teleop=teleop, sync_monitor=sync_monitor)
     assert from_launch == [('humanoid_data', n.executable, n.name, n.parameters, n.nice)
                            for n in plan]
 
@@ -112,5 +115,5 @@ def test_launch_defaults_point_at_installed_share(monkeypatch, tmp_path):
 
 def test_console_scripts_exist_for_every_planned_executable():
     setup_py = (LAUNCH_FILE.parents[1] / 'setup.py').read_text()
-    for node in session_plan('c', 'o', True):
+    for node in session_plan('c', 'o', True, sync_monitor=True):
         assert f"'{node.executable} = humanoid_data.nodes.{node.executable}:main'" in setup_py

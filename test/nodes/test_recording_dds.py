@@ -187,8 +187,12 @@ def test_episode_started_after_the_robot_description_holds_it(tmp_path, ros_node
     statics[1].publish(_static_tf('base_link', 'lidar_link', 0.5))
     received = {}
 
+    sync_names = set()
+
     def on_status(msg):
         for status in msg.status:
+            if status.hardware_id == '/joint_states' or status.name.endswith(': sync'):
+                sync_names.add(status.name)   # the recorder's own live sync statuses
             for kv in status.values:
                 if kv.key in ('/robot_description received', '/tf_static received'):
                     received[kv.key.split()[0]] = int(kv.value)
@@ -203,15 +207,18 @@ def test_episode_started_after_the_robot_description_holds_it(tmp_path, ros_node
                    for n in ('start_episode', 'stop_episode')}
         spin_until(lambda: rclpy.spin_once(ros_node, timeout_sec=0.05),
                    lambda: received.get('/robot_description', 0) >= 1
-                   and received.get('/tf_static', 0) >= 2
+                   and received.get('/tf_static', 0) >= 2 and len(sync_names) == 2
                    and all(c.service_is_ready() for c in clients.values()), 60.0,
-                   'the recorder to receive /robot_description and /tf_static')
+                   'the recorder to receive /robot_description and /tf_static and to '
+                   'publish its live sync statuses')
         for _ in range(2):
             assert _call(ros_node, clients['start_episode']).success
             assert _call(ros_node, clients['stop_episode']).success
     finally:
         assert recorder.stop() == 0
     assert received == {'/robot_description': 1, '/tf_static': 2}
+    # No sync_monitor runs: the recorder grades the streams it receives (all silent here).
+    assert sync_names == {'humanoid_data/sync: joint_states', 'humanoid_data: sync'}
     for episode_id in ('episode_0001', 'episode_0002'):
         folder = tmp_path / 's' / episode_id
         meta = yaml.safe_load((folder / 'episode.yaml').read_text())
