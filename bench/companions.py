@@ -11,17 +11,21 @@
    marker_teleop into the recorder's bags; latency = the event's log time in the bag
    minus the press stamp, p50 and p99.
 3. CPU of every node of a default-suite session (simulated humanoid, recorder, contact
-   and sync monitors, marker_teleop), each as a share of one core and as a ratio to the
-   recorder measured in the same run.
+   monitor, marker_teleop), each as a share of one core and as a ratio to the recorder,
+   twice in the same run: with a separate sync_monitor receiving every stream again, and
+   with the recorder grading sync from what it receives (the default); the live stack
+   (all but the simulator) against its target of one core, and the two against each
+   other.
 
     python bench/companions.py [--cycles 10] [--noise 1 2 3] [--tolerance-ms 10]
-        [--detection-only] [--presses 40] [--seconds 10]
+        [--detection-only | --cpu-only] [--presses 40] [--seconds 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -217,16 +221,18 @@ def marker_latency(presses: int, out: Path) -> None:
           f'{presses} presses, p50 {p50:.2f} ms, p99 {p99:.2f} ms', flush=True)
 
 
-def companion_cpu(seconds: float, out: Path) -> None:
-    """Print CPU per node of a default-suite session."""
+def _session_cpu(seconds: float, out: Path, name: str, separate_sync: bool
+                 ) -> dict[str, float]:
+    """Share of a core per node of one default-suite session."""
     import psutil
 
     from humanoid_data.cli.plan import session_plan
     from humanoid_data.cli.processes import start_all, stop_all
 
-    plan = session_plan(str(default_suite()), str(out), True,
-                        recorder={'session': 'cpu'}, simulator={'autoplay': True})
-    processes = start_all(plan, out / 'cpu' / 'logs')
+    plan = session_plan(str(default_suite()), str(out), True, sync_monitor=separate_sync,
+                        recorder={'session': name, 'live_sync': not separate_sync},
+                        simulator={'autoplay': True})
+    processes = start_all(plan, out / name / 'logs')
     try:
         time.sleep(8.0)   # start-up and discovery
         procs = {p.launch.name: psutil.Process(p.process.pid) for p in processes}
@@ -235,13 +241,34 @@ def companion_cpu(seconds: float, out: Path) -> None:
         after = {n: p.cpu_times() for n, p in procs.items()}
     finally:
         stop_all(processes)
-    share = {n: (after[n].user + after[n].system - before[n].user - before[n].system)
-             / seconds for n in procs}
-    print(f'CPU per node over {seconds:g} s of the default suite at 1x '
-          f'({psutil.cpu_count()} cores); total {100 * sum(share.values()):.0f} %:')
-    for name, value in share.items():
-        print(f'  {name:<16} {100 * value:5.0f} % of a core   '
-              f'{value / share["recorder"]:.2f} x recorder', flush=True)
+    return {n: (after[n].user + after[n].system - before[n].user - before[n].system)
+            / seconds for n in procs}
+
+
+def companion_cpu(seconds: float, out: Path) -> None:
+    """Print CPU per node of a default-suite session, sync graded two ways, same run.
+
+    Once with a separate sync_monitor receiving every stream again (the recorder's live
+    grading off), once with the recorder grading sync from what it receives (default).
+    The live stack (every node but the simulator) is compared with its target of one
+    core, and the two topologies with each other.
+    """
+    import psutil
+
+    totals = {}
+    for name, separate in (('separate_sync_monitor', True), ('recorder_grades_sync', False)):
+        share = _session_cpu(seconds, out, name, separate)
+        live = sum(v for n, v in share.items() if n != 'sim_robot')
+        totals[name] = live
+        print(f'CPU per node over {seconds:g} s of the default suite at 1x '
+              f'({psutil.cpu_count()} cores), {name}: live stack {100 * live:.0f} % of a '
+              f'core ({live:.2f} x the 1.0-core target); all nodes '
+              f'{100 * sum(share.values()):.0f} %', flush=True)
+        for node, value in share.items():
+            print(f'  {node:<16} {100 * value:5.0f} % of a core   '
+                  f'{value / share["recorder"]:.2f} x recorder', flush=True)
+    print(f'live stack, recorder grading sync / separate sync_monitor: '
+          f'{totals["recorder_grades_sync"] / totals["separate_sync_monitor"]:.2f}')
 
 
 def main() -> None:
@@ -255,23 +282,30 @@ def main() -> None:
                         help='onset matching tolerance for precision and recall')
     parser.add_argument('--detection-only', action='store_true',
                         help='run only the contact detection part (no DDS, no nodes)')
+    parser.add_argument('--cpu-only', action='store_true',
+                        help='run only the CPU-per-node part')
     args = parser.parse_args()
-    contact_accuracy(args.cycles, args.noise, args.tolerance_ms)
+    if not args.cpu_only:
+        contact_accuracy(args.cycles, args.noise, args.tolerance_ms)
     if args.detection_only:
         return
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     out = Path(tempfile.mkdtemp(prefix='humanoid_data_bench_'))
     os.environ.setdefault('ROS_LOG_DIR', str(out / 'ros_logs'))
-    import rclpy
-
-    from humanoid_data.dds import dds_environment
-    dds_environment()
-    rclpy.init()
     try:
-        marker_latency(args.presses, out)
+        if not args.cpu_only:
+            import rclpy
+
+            from humanoid_data.dds import dds_environment
+            dds_environment()
+            rclpy.init()
+            try:
+                marker_latency(args.presses, out)
+            finally:
+                rclpy.try_shutdown()
+        companion_cpu(args.seconds, out)
     finally:
-        rclpy.try_shutdown()
-    companion_cpu(args.seconds, out)
+        shutil.rmtree(out, ignore_errors=True)     # the sessions' bags: gigabytes
 
 
 if __name__ == '__main__':
