@@ -51,6 +51,7 @@ def record(config: Path, out: Path, *, sim: bool, session: str = '',
 def _run_record(args: argparse.Namespace) -> int:
     plan = record(Path(args.config), Path(args.out), sim=args.sim, session=args.session,
                   recorder={'preroll_s': args.preroll, 'queue_mib': args.queue_mib,
+                            **({'compression': args.compression} if args.compression else {}),
                             'operator': args.operator, 'task': args.task,
                             'instruction': args.instruction},
                   operator={'operator': args.operator, 'task': args.task,
@@ -79,6 +80,9 @@ def add_parsers(verbs: Any) -> None:
     rec.add_argument('--session', default='', help='session folder name')
     rec.add_argument('--preroll', type=float, default=1.0, help='pre-roll seconds')
     rec.add_argument('--queue-mib', type=float, default=512.0, help='writer queue budget')
+    rec.add_argument('--compression', choices=('none', 'lz4', 'zstd'), default=None,
+                     help="MCAP chunk compression (default: the suite's compression key, "
+                          'else none)')
     rec.add_argument('--operator', default='', help='operator name')
     rec.add_argument('--task', default='', help='default task')
     rec.add_argument('--instruction', default='', help='default language instruction')

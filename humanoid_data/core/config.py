@@ -86,6 +86,9 @@ LATCHED_MODALITIES = (Modality.DESCRIPTION,)
 
 IMAGE_ENCODINGS = ('rgb8', 'bgr8', 'mono8', '16UC1', '32FC1')
 
+#: MCAP chunk compressions a suite may ask for ('' leaves it to the recorder: none).
+COMPRESSIONS = ('', 'none', 'lz4', 'zstd')
+
 
 @dataclass(frozen=True)
 class QosConfig:
@@ -171,6 +174,7 @@ class SuiteConfig:
     streams: tuple[StreamConfig, ...]
     source: str = '<memory>'
     digest: str = ''
+    compression: str = ''      # MCAP chunk compression of the bags: none, lz4, zstd ('': none)
 
     def __post_init__(self) -> None:
         """Check names and topics are unique."""
@@ -309,7 +313,11 @@ def parse_suite(data: object, source: str = '<memory>') -> SuiteConfig:
         ConfigError: A key is unknown, missing, has the wrong type or an unsupported value.
 
     """
-    data = check_mapping(data, {'robot', 'joints', 'streams'}, source)
+    data = check_mapping(data, {'robot', 'joints', 'streams', 'compression'}, source)
+    compression = _optional(data, 'compression', str, '', f'{source}: compression')
+    if compression not in COMPRESSIONS:
+        raise ConfigError(f'{source}: compression: {compression!r} is not one of: '
+                          f'{", ".join(c for c in COMPRESSIONS if c)}')
     robot = _require(data, 'robot', str, source, f'{source}: robot')
     joints = _require(data, 'joints', list, source, f'{source}: joints')
     if not all(isinstance(j, str) for j in joints) or len(set(joints)) != len(joints):
@@ -319,7 +327,8 @@ def parse_suite(data: object, source: str = '<memory>') -> SuiteConfig:
                     for i, s in enumerate(streams_raw))
     canonical = yaml.dump(data, Dumper=_PlainDumper, sort_keys=True).encode()
     return SuiteConfig(robot=robot, joints=tuple(joints), streams=streams, source=source,
-                       digest=hashlib.sha256(canonical).hexdigest()[:16])
+                       digest=hashlib.sha256(canonical).hexdigest()[:16],
+                       compression=compression)
 
 
 def load_suite(path: str | Path) -> SuiteConfig:

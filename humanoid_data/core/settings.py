@@ -63,7 +63,8 @@ class RecorderSettings:
     fsync: str = _param(
         'close', 'when written data is forced to the disk: never, close (each episode) '
                  'or flush (every flush period: survives a power cut)')
-    compression: str = _param('none', 'MCAP chunk compression: none, lz4 or zstd')
+    compression: str = _param('', 'MCAP chunk compression: none, lz4 or zstd; empty: the '
+                                  'suite\'s compression key, else none')
     disk_warn_minutes: float = _param(
         5.0, 'report WARN when less recording time than this is left on the disk (min)')
     disk_min_free_mib: float = _param(
@@ -85,7 +86,7 @@ class RecorderSettings:
         if not self.events_topic.startswith('/'):
             raise ConfigError('recorder parameter events_topic must be absolute')
         for name, allowed in (('fsync', ('never', 'close', 'flush')),
-                              ('compression', ('none', 'lz4', 'zstd'))):
+                              ('compression', ('', 'none', 'lz4', 'zstd'))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f'recorder parameter {name} is {getattr(self, name)!r}; '
                                   f'allowed: {", ".join(allowed)}')

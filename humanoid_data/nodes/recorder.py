@@ -15,6 +15,7 @@ Data flow::
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from functools import partial
 from typing import Callable
 from pathlib import Path
@@ -51,6 +52,8 @@ class Recorder(Node):
         super().__init__('recorder')
         self.settings = declare_settings(self, RecorderSettings)
         suite = load_suite(self.settings.config or default_suite())
+        if not self.settings.compression:       # the suite chooses unless told otherwise
+            self.settings = replace(self.settings, compression=suite.compression or 'none')
         for stream in suite.streams:
             check_msgtype(stream.msgtype, f'{suite.source}: stream {stream.name}')
         session = Session(Path(self.settings.output_dir),

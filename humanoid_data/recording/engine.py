@@ -98,7 +98,7 @@ class RecorderEngine:
             preroll_ns=self._preroll_ns, grace_ns=int(settings.stop_grace_s * 1e9),
             silence_ns=int(settings.silence_s * 1e9), hold_ns=int(settings.stop_hold_s * 1e9),
             flush_ns=int(settings.flush_period_s * 1e9), fsync=FsyncPolicy(settings.fsync),
-            compression=Compression(settings.compression))
+            compression=Compression(settings.compression or 'none'))
         self.writer = EpisodeWriter(
             self.topics, session, self._queue, log, options,
             extra={'session': session.name, 'config_file': config_file,
