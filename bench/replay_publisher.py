@@ -26,6 +26,8 @@ import rclpy
 from rclpy.subscription import RCLError  # the C extension error, exported there
 
 from humanoid_data.bag.stamps import with_header_stamp
+from humanoid_data.bag.tf_cdr import MSGTYPE as TF_TYPE
+from humanoid_data.bag.tf_cdr import restamp as tf_restamp
 from humanoid_data.core.config import load_suite
 from humanoid_data.dds import dds_environment
 from humanoid_data.nodes.runtime import message_class, publisher_qos
@@ -82,6 +84,9 @@ def main() -> None:
         message_class(s.msgtype), s.topic,
         publisher_qos(s.qos.reliability, s.qos.depth, s.rate_hz * args.scale))
         for s in mine}
+    # A TFMessage has a stamp per transform, after the sequence length.
+    restampers = {s.topic: tf_restamp if s.msgtype == TF_TYPE else with_header_stamp
+                  for s in mine}
     published = {s.topic: 0 for s in mine}
     skipped = {s.topic: 0 for s in mine}
     failed = {s.topic: 0 for s in mine}
@@ -105,7 +110,7 @@ def main() -> None:
             if not now - stamp > LATE_NS:
                 bucket = templates[topic]
                 try:
-                    publishers[topic].publish(with_header_stamp(bucket[k % len(bucket)], stamp))
+                    publishers[topic].publish(restampers[topic](bucket[k % len(bucket)], stamp))
                 except RCLError:    # the middleware refused (e.g. shared memory full)
                     failed[topic] += 1
                 else:

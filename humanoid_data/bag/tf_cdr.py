@@ -144,3 +144,20 @@ def _slow(raw: bytes) -> TfArrays:
                         t.transform.rotation.w] for t in msg.transforms],
                       dtype=np.float64).reshape(-1, 7)
     return TfArrays(edges, stamps, values)
+
+
+def restamp(raw: bytes, stamp_ns: int) -> bytes:
+    """A copy of a little-endian TFMessage with every transform stamped ``stamp_ns``.
+
+    Raises:
+        DecodeError: Not a well-formed little-endian TFMessage.
+
+    """
+    raw = bytes(raw)
+    if len(raw) < 4 or raw[0] != 0 or not raw[1] & 1:
+        raise DecodeError('restamp takes a little-endian CDR TFMessage')
+    out = bytearray(raw)
+    sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+    for at in _walk(raw).stamps:
+        struct.pack_into('<iI', out, int(at), sec, nanosec)
+    return bytes(out)

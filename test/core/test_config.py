@@ -144,8 +144,8 @@ def test_aliases_within_bounds_still_load(suite_file):
 def test_unknown_top_level_key_is_refused(suite_file):
     data = _base(suite_file)
     data['robots'] = 'typo'
-    with pytest.raises(ConfigError, match="^s.yaml: unknown key 'robots'; allowed: joints, "
-                                          'robot, streams$'):
+    with pytest.raises(ConfigError, match="^s.yaml: unknown key 'robots'; allowed: "
+                                          'compression, joints, robot, streams$'):
         parse_suite(data, 's.yaml')
 
 
