@@ -7,6 +7,10 @@ record; K a finite 3x3 with positive focal lengths, the principal point inside t
 the size the video's (``dataset/calibration.py``); every camera has its extrinsics or an
 explicit ``none``: finite, unit quaternions, a moving camera's one row per frame
 (``dataset/extrinsics.py``).
+HDF5, robomimic's keys: every demo's ``next_obs`` has the keys of its ``obs``, each frame k
+the obs frame k + 1 (the last repeated; a virtual key reads its own demo's ``obs``),
+``rewards`` and ``dones`` as the converter makes them from the outcome, ``states`` one row
+per frame, and ``env_args`` parses.
 
 ``validate(path)`` returns the list of problems (empty when the dataset is sound). A
 LeRobot v3 folder (meta/info.json) and an HDF5 file (or a folder holding
@@ -30,6 +34,8 @@ from humanoid_data.dataset.labels_provenance import (
 
 #: What pyarrow, PyAV and h5py raise on a damaged file (their errors derive from these).
 UNREADABLE = (OSError, ValueError, KeyError, TypeError, IndexError)
+#: h5py also raises RuntimeError on damaged metadata (an attribute's datatype, say).
+HDF5_UNREADABLE = (*UNREADABLE, RuntimeError)
 
 
 def validate(path: str | Path) -> list[str]:
@@ -278,7 +284,7 @@ def _hdf5(path: Path) -> list[str]:
     problems = check_file_checksum(path)
     try:
         return problems + _hdf5_structure(path)
-    except UNREADABLE as err:     # a damaged file; the checksum problem above says so
+    except HDF5_UNREADABLE as err:   # a damaged file; the checksum problem above says so
         return problems + [f'{path}: not a readable HDF5 file ({err})']
 
 
@@ -296,7 +302,10 @@ def _hdf5_structure(path: Path) -> list[str]:
             group = h5['data'][name]
             n = int(group.attrs.get('num_samples', -1))
             total += max(n, 0)
-            for dataset_name in ('actions', 'timestamps', 'labels/phase_index'):
+            for dataset_name in ('actions', 'timestamps', 'labels/phase_index', 'rewards',
+                                 'dones', 'states'):
+                if dataset_name == 'states' and dataset_name not in group:
+                    continue                         # only where a flat state exists
                 if dataset_name not in group:
                     problems.append(f'{path}: {name}/{dataset_name} missing')
                 elif len(group[dataset_name]) != n:
@@ -307,10 +316,13 @@ def _hdf5_structure(path: Path) -> list[str]:
                     problems.append(f'{path}: {name}/obs/{obs_name} has {len(dataset)} rows, '
                                     f'num_samples {n}')
             problems.extend(_hdf5_calibration(path, name, group))
+            problems.extend(_hdf5_next_obs(path, name, group))
+            problems.extend(_hdf5_rewards(path, name, group, n))
         if not total:
             problems.append(f'{path}: an empty dataset (0 frames)')
         if int(h5['data'].attrs.get('total', -1)) != total:
             problems.append(f'{path}: data.attrs total != sum of num_samples')
+        problems.extend(_hdf5_env_args(path, h5['data'].attrs.get('env_args')))
         masked = {m.decode() for key in ('train', 'valid') for m in h5['mask'][key][()]}
         if masked != set(demos):
             problems.append(f'{path}: mask/train + mask/valid do not cover every demo')
@@ -335,3 +347,72 @@ def _hdf5_calibration(path: Path, name: str, group) -> list[str]:
         pose, poses = extrinsics.hdf5_extrinsics(group[calibration.GROUP][obs_name])
         problems.extend(extrinsics.check_record(where, pose, poses, len(dataset)))
     return problems
+
+
+def _hdf5_next_obs(path: Path, name: str, group) -> list[str]:
+    """``next_obs`` is ``obs`` shifted by one frame, the last repeated, key by key.
+
+    Numeric keys are compared whole; images and depth at their first, middle and last
+    frames, and a virtual key must read its own demo's ``obs`` (a demo copied under another
+    name reads another demo's frames until ``link_next_obs`` makes its ``next_obs`` again).
+    """
+    where = f'{path}: {name}/next_obs'
+    if 'next_obs' not in group:
+        return [f'{where}: missing']
+    obs, next_obs = group['obs'], group['next_obs']
+    problems = []
+    if set(obs) != set(next_obs):
+        problems.append(f'{where}: keys {sorted(next_obs)}, obs has {sorted(obs)}')
+    for key in sorted(set(obs) & set(next_obs)):
+        source, shifted = obs[key], next_obs[key]
+        if shifted.shape != source.shape or shifted.dtype != source.dtype:
+            problems.append(f'{where}/{key}: {shifted.shape} {shifted.dtype}, obs/{key} '
+                            f'{source.shape} {source.dtype}')
+            continue
+        if shifted.is_virtual:
+            elsewhere = sorted({f'{m.file_name}:{m.dset_name}'
+                                for m in shifted.virtual_sources()
+                                if (m.file_name, m.dset_name) != ('.', source.name)})
+            if elsewhere:
+                problems.append(f'{where}/{key}: reads {", ".join(elsewhere)}, not '
+                                f'{source.name} (remake it with hdf5.link_next_obs)')
+                continue
+        n = len(source)
+        if not n:
+            continue
+        if source.ndim <= 2:
+            same = np.array_equal(shifted[()], source[()][np.minimum(np.arange(n) + 1, n - 1)],
+                                  equal_nan=True)
+        else:
+            same = all(np.array_equal(shifted[k], source[min(k + 1, n - 1)])
+                       for k in sorted({0, n // 2, n - 1}))
+        if not same:
+            problems.append(f'{where}/{key}: not obs/{key} shifted by one frame '
+                            '(the last repeated)')
+    return problems
+
+
+def _hdf5_rewards(path: Path, name: str, group, n: int) -> list[str]:
+    """Sparse rewards (1 at the last step of a success) and dones (1 at the last step)."""
+    from humanoid_data.dataset.hdf5 import dones, rewards
+    problems = []
+    outcome = str(group.attrs.get('outcome', ''))
+    if 'rewards' in group and len(group['rewards']) == n and not np.array_equal(
+            group['rewards'][()], rewards(n, outcome)):
+        problems.append(f'{path}: {name}/rewards are not 1 at the last step of a success and '
+                        f'0 elsewhere (outcome {outcome!r})')
+    if 'dones' in group and len(group['dones']) == n and not np.array_equal(
+            group['dones'][()], dones(n)):
+        problems.append(f'{path}: {name}/dones are not 1 at the last step and 0 elsewhere')
+    return problems
+
+
+def _hdf5_env_args(path: Path, env_args) -> list[str]:
+    """``data.attrs['env_args']`` is robomimic's JSON: env_name, type and env_kwargs."""
+    try:
+        env = json.loads(env_args if isinstance(env_args, (str, bytes)) else '')
+    except json.JSONDecodeError as err:
+        return [f'{path}: data.attrs env_args is not JSON ({err})']
+    missing = [k for k in ('env_name', 'type', 'env_kwargs')
+               if not isinstance(env, dict) or k not in env]
+    return [f'{path}: data.attrs env_args has no {", ".join(missing)}'] if missing else []
