@@ -8,8 +8,12 @@ prints recorded MB/s and msgs/s, recorded vs scheduled messages, drops and stamp
 the CPU of the recorder and of the publishers, the recorder's peak RSS, and the recorded
 MB/s as a fraction of this disk's sequential write bandwidth measured in the same run.
 
+Then, under the same load, a bare raw subscriber (bench/raw_subscriber.py: the same
+executor and QoS, a callback that only counts) gives the receive floor, and the
+recorder's CPU per message is printed as a ratio to it (target 1.3).
+
     python bench/record_throughput.py [--seconds 10] [--scales 1 2 4] [--publishers 2]
-        [--fsync never|close|flush] [--compression none|lz4|zstd]
+        [--fsync never|close|flush] [--compression none|lz4|zstd] [--no-floor]
 """
 
 from __future__ import annotations
@@ -150,6 +154,38 @@ def run_scale(node, scale: float, seconds: float, publishers: int, out: Path,
     }
 
 
+def run_floor(node, scale: float, seconds: float, publishers: int, out: Path) -> dict:
+    """The receive floor under the same load: a raw subscriber that only counts."""
+    name = f'floor_{scale:g}x'
+    config = scaled_suite(scale, out / f'{name}.yaml')
+    report = out / f'{name}.json'
+    begin = time.time() + 15.0
+    subscriber = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name('raw_subscriber.py')), '--config',
+         str(config), '--seconds', str(seconds + 30.0), '--report', str(report)],
+        env=dds_environment(dict(os.environ)))
+    replays = launch_replays(scale, publishers, begin, seconds + 3.0, out / f'{name}_replay')
+    try:
+        process = psutil.Process(subscriber.pid)
+        while time.time() < begin - 0.5:
+            rclpy.spin_once(node, timeout_sec=0.2)
+        cpu0 = process.cpu_times()
+        for replay in replays:
+            replay.wait(120)
+        cpu1 = process.cpu_times()
+    finally:
+        for replay in replays:
+            if replay.poll() is None:
+                replay.kill()
+        subscriber.terminate()
+        subscriber.wait(60)
+    counts = json.loads(report.read_text()) if report.exists() else {}
+    messages = sum(counts.values())
+    cpu_s = cpu1.user + cpu1.system - cpu0.user - cpu0.system
+    return {'messages': messages, 'cpu_s': cpu_s,
+            'us_per_msg': 1e6 * cpu_s / messages if messages else float('nan')}
+
+
 def main() -> None:
     """Run every scale and print one line per run."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -161,6 +197,8 @@ def main() -> None:
                         help="the recorder's fsync policy")
     parser.add_argument('--compression', choices=('none', 'lz4', 'zstd'), default='none',
                         help="the recorder's chunk compression")
+    parser.add_argument('--no-floor', action='store_true',
+                        help='skip the raw-subscriber receive floor')
     args = parser.parse_args()
     recorder = {'fsync': args.fsync, 'compression': args.compression}
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
@@ -183,6 +221,15 @@ def main() -> None:
                   f"CPU {100 * r['publisher_cpu']:.0f}%, recorder peak RSS "
                   f"{r['peak_rss_mb']:.0f} MB"
                   + (f", silent: {r['silent']}" if r['silent'] else ''), flush=True)
+            if args.no_floor:
+                continue
+            floor = run_floor(node, scale, args.seconds, args.publishers, out)
+            per_msg = 1e6 * r['recorder_cpu'] / r['msgs_s']
+            print(f"{r['scale']:g}x receive floor (raw subscriber, same load): "
+                  f"{floor['us_per_msg']:.0f} us/msg over {floor['messages']} messages; "
+                  f"recorder {per_msg:.0f} us/msg = {per_msg / floor['us_per_msg']:.2f} x the "
+                  f"floor (target 1.3: {per_msg / floor['us_per_msg'] / 1.3:.2f} of it)",
+                  flush=True)
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
