@@ -17,6 +17,7 @@ import yaml
 from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 
+from humanoid_data.core.checks import short_repr
 from humanoid_data.errors import ConfigError
 
 #: A config file larger than this is refused before it is read whole (a 50 MB suite took
@@ -206,3 +207,21 @@ def read_yaml(path: str | Path, what: str) -> object:
         raise ConfigError(f'{path}: {what} is not UTF-8 text (byte 0x{data[err.start]:02x} '
                           f'at line {line})') from None
     return parse_yaml_text(text, str(path))
+
+
+def parse_yaml_mapping(text: str, source: str, expected: str) -> dict[Any, Any]:
+    """A YAML mapping given as text (a ROS parameter); empty or only comments: ``{}``.
+
+    Raises:
+        ConfigError: Not YAML (``parse_yaml_text``), or not a mapping: the message says
+            ``source: expected <expected>``.
+
+    """
+    if not text.strip():
+        return {}
+    data = parse_yaml_text(text, source)
+    if data is None:        # only comments
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f'{source}: expected {expected}, got {short_repr(data)}')
+    return data

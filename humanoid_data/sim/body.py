@@ -25,7 +25,7 @@ from scipy.spatial.transform import Rotation
 from humanoid_data.core.checks import check_mapping, short_repr
 from humanoid_data.core.rigid import Transform
 from humanoid_data.core.urdf import Joint, Robot, parse_urdf
-from humanoid_data.core.yaml_file import parse_yaml_text
+from humanoid_data.core.yaml_file import parse_yaml_mapping
 from humanoid_data.errors import ConfigError
 from humanoid_data.resources import default_urdf
 
@@ -67,14 +67,8 @@ def parse_mount_faults(text: str, robot: Robot) -> dict[str, MountFault]:
             key or a value that is not three finite numbers, named in the message.
 
     """
-    if not text.strip():
-        return {}
-    data = parse_yaml_text(text, 'mount_faults')
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError('mount_faults: expected a mapping from fixed joint to '
-                          f'{{rpy_deg, xyz_mm}}, got {short_repr(data)}')
+    data = parse_yaml_mapping(text, 'mount_faults',
+                              'a mapping from fixed joint to {rpy_deg, xyz_mm}')
     fixed = sorted(j.name for j in robot.joints.values() if j.kind == 'fixed')
     faults = {}
     for name, settings in data.items():

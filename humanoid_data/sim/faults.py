@@ -20,7 +20,7 @@ from typing import Mapping
 import numpy as np
 
 from humanoid_data.core.checks import check_mapping, check_number, short_repr
-from humanoid_data.core.yaml_file import parse_yaml_text
+from humanoid_data.core.yaml_file import parse_yaml_mapping
 from humanoid_data.errors import ConfigError
 
 
@@ -79,14 +79,7 @@ def parse_faults(text: str, streams: set[str]) -> Mapping[str, StreamFault]:
             (not a number, NaN, infinite, out of range), named in the message.
 
     """
-    if not text.strip():
-        return {}
-    data = parse_yaml_text(text, 'faults')
-    if data is None:        # only comments
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError('faults: expected a mapping from stream name to settings, '
-                          f'got {short_repr(data)}')
+    data = parse_yaml_mapping(text, 'faults', 'a mapping from stream name to settings')
     known = {f.name for f in fields(StreamFault)}
     result = {}
     for name, settings in data.items():

@@ -8,6 +8,7 @@ events topic, so the bags are exactly what the recorder writes.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -127,3 +128,17 @@ def convert_with(config: Path, sources, out: Path, fmt: str, jobs: int = 1):
     """Convert ``sources`` with the dataset config ``config`` and the shipped taxonomy."""
     return convert(sources, out, fmt, config, REPO / 'config' / 'phases.yaml',
                    REPO / 'config' / 'contact.yaml', jobs=jobs)
+
+
+def convert_one_twice(root: Path, fmt: str = 'hdf5'):
+    """One episode recorded with its events, converted with and without episode.yaml.
+
+    Returns the conversion result and the output folder.
+    """
+    session, _ = record(root, 'rec', REPO / 'config' / 'humanoid.yaml', episode_events=True)
+    config = root / 'dataset.yaml'
+    config.write_text(yaml.safe_dump(DATASET))
+    shutil.copytree(session, root / 'src' / 'with_yaml')
+    shutil.copytree(session, root / 'src' / 'no_yaml')
+    (root / 'src' / 'no_yaml' / 'episode_0001' / 'episode.yaml').unlink()
+    return convert_with(config, [root / 'src'], root / 'out', fmt), root / 'out'

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from humanoid_data.dataset.validate import validate
-from test.dataset.recording import DATASET, OPERATOR_INSTRUCTION, REPO, convert_with, record
+from test.dataset.recording import OPERATOR_INSTRUCTION, convert_one_twice
 
 pytest.importorskip('av')
 
@@ -23,17 +23,10 @@ pytest.importorskip('av')
 @pytest.fixture(scope='module')
 def converted(tmp_path_factory):
     """One episode recorded with its events, converted with and without episode.yaml."""
-    root = tmp_path_factory.mktemp('labels')
-    session, _ = record(root, 'rec', REPO / 'config' / 'humanoid.yaml', episode_events=True)
-    config = root / 'dataset.yaml'
-    config.write_text(yaml.safe_dump(DATASET))
-    shutil.copytree(session, root / 'src' / 'with_yaml')
-    shutil.copytree(session, root / 'src' / 'no_yaml')
-    (root / 'src' / 'no_yaml' / 'episode_0001' / 'episode.yaml').unlink()
-    result = convert_with(config, [root / 'src'], root / 'out', 'hdf5')
-    with h5py.File(root / 'out' / 'dataset.hdf5') as h5:
+    result, out = convert_one_twice(tmp_path_factory.mktemp('labels'))
+    with h5py.File(out / 'dataset.hdf5') as h5:
         demos = {h5['data'][d].attrs['session']: dict(h5['data'][d].attrs) for d in h5['data']}
-    return result, demos, root / 'out'
+    return result, demos, out
 
 
 def test_the_events_give_the_window_and_labels(converted):

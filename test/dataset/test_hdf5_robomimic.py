@@ -14,12 +14,11 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-import yaml
 
 from humanoid_data.dataset.checksums import write_file_checksum
 from humanoid_data.dataset.hdf5 import ENV_TYPE, dones, link_next_obs, rewards
 from humanoid_data.dataset.validate import validate
-from test.dataset.recording import DATASET, REPO, convert_with, record
+from test.dataset.recording import convert_one_twice
 
 pytest.importorskip('av')
 
@@ -31,16 +30,9 @@ ADDED = ('next_obs', 'rewards', 'dones', 'states')
 @pytest.fixture(scope='module')
 def export(tmp_path_factory):
     """The HDF5 file of a success and a failure (the same recording, two labels)."""
-    root = tmp_path_factory.mktemp('robomimic')
-    session, _ = record(root, 'rec', REPO / 'config' / 'humanoid.yaml', episode_events=True)
-    config = root / 'dataset.yaml'
-    config.write_text(yaml.safe_dump(DATASET))
-    shutil.copytree(session, root / 'src' / 'with_yaml')
-    shutil.copytree(session, root / 'src' / 'no_yaml')
-    (root / 'src' / 'no_yaml' / 'episode_0001' / 'episode.yaml').unlink()
-    result = convert_with(config, [root / 'src'], root / 'out', 'hdf5')
+    result, out = convert_one_twice(tmp_path_factory.mktemp('robomimic'))
     assert result.failed == {} and len(result.converted) == 2
-    return root / 'out' / 'dataset.hdf5'
+    return out / 'dataset.hdf5'
 
 
 def _demos(h5: h5py.File) -> list[h5py.Group]:
