@@ -34,6 +34,9 @@ from humanoid_data.errors import (
 
 EVENT_TYPE = 'std_msgs/msg/String'
 LARGE = (Modality.RGB, Modality.DEPTH, Modality.LIDAR)
+#: ``read`` goes by log time when it wants fewer than one in this many of a topic's
+#: messages (each lookup decompresses the chunk that holds the message).
+SPARSE_READ_FRACTION = 8
 
 
 SPILL_ROWS = 4096        # samples of a small stream kept in memory before going to disk
@@ -211,9 +214,11 @@ class EpisodeReader:
         self.malformed_events = 0
         self.unknown_topics: list[str] = []
         self.bag_bytes = sum(p.stat().st_size for p in self.path.glob('*.mcap'))
+        self._idle_reader: Reader | None = None
 
-    def _messages(self, topics: set[str] | None = None) -> Iterator[tuple[Any, int, bytes]]:
-        """Messages of the bag (of ``topics`` only, if given) in bag order.
+    def _messages(self, topics: set[str] | None = None, start_ns: int | None = None,
+                  stop_ns: int | None = None) -> Iterator[tuple[Any, int, bytes]]:
+        """Messages of the bag (of ``topics`` only; logged in [start, stop) if given), bag order.
 
         Raises:
             BagError: The bag cannot be opened, or is truncated or corrupt, naming the bag
@@ -222,24 +227,45 @@ class EpisodeReader:
         """
         # Anything the reader library raises here comes from the bag's bytes (the metadata
         # was checked before): a damaged file, whatever error it happens to trip.
-        try:
-            reader = Reader(self.path)
-            reader.open()
-        except Exception as err:
-            raise BagError(f'{self.path}: cannot read bag: {_reason(err)}') from err
+        reader = self._idle_reader
+        self._idle_reader = None
+        if reader is None:
+            try:
+                reader = Reader(self.path)
+                reader.open()
+            except Exception as err:
+                raise BagError(f'{self.path}: cannot read bag: {_reason(err)}') from err
         topic = '?'
+        healthy = False
         try:
             conns = [c for c in reader.connections if topics is None or c.topic in topics]
-            if not conns:
-                return
-            for conn, log_ns, raw in reader.messages(connections=conns):
-                topic = conn.topic
-                yield conn, log_ns, raw
+            if conns:
+                for conn, log_ns, raw in reader.messages(connections=conns, start=start_ns,
+                                                         stop=stop_ns):
+                    topic = conn.topic
+                    yield conn, log_ns, raw
+            healthy = True
+        except GeneratorExit:
+            healthy = True           # the caller stopped early: the reader is still good
+            raise
         except Exception as err:
             raise BagError(f'{self.path}: bag is truncated or corrupt near topic '
                            f'{topic}: {_reason(err)}') from err
         finally:
-            reader.close()
+            # An open reader is kept for the next pass: opening parses metadata.yaml
+            # (about 0.15 s), and an episode is read a dozen times (pass 1, intrinsics,
+            # frame ids, calibration checks, pass 2). Two passes at once get two readers.
+            if healthy and self._idle_reader is None:
+                self._idle_reader = reader
+            else:
+                reader.close()
+
+    def close(self) -> None:
+        """Close the bag reader kept between passes (and pass 1's scratch files)."""
+        self.close_samples()
+        if self._idle_reader is not None:
+            self._idle_reader.close()
+            self._idle_reader = None
 
     def scan(self) -> dict[str, StreamSamples]:
         """Pass 1: stamps of every stream, values of the small ones, the events.
@@ -336,15 +362,47 @@ class EpisodeReader:
                                                                    PointCloudArray]]:
         """Pass 2: decode the messages of one large stream whose bag-order index is wanted.
 
+        A few messages out of many (a calibration check's sample of scans) are read by
+        their log times, so only the chunks that hold them are decompressed; otherwise
+        the topic is read in bag order up to the last wanted message.
+
         Raises:
             BagError: As ``scan``.
 
         """
         msgtype = self.suite.by_topic()[topic].msgtype
+        entry = self.samples.get(topic)
+        if isinstance(wanted, (set, frozenset)) and entry is not None and wanted and \
+                len(wanted) * SPARSE_READ_FRACTION < len(entry.receive_ns):
+            found = self._read_sparse(topic, sorted(wanted), entry)
+        else:
+            found = self._read_in_order(topic, wanted)
+        for index, raw in found:
+            try:
+                value = decode(raw, msgtype)
+            except DecodeError as err:
+                raise BagError(f'{self.path}: topic {topic}: {err}') from err
+            yield index, value  # type: ignore[misc]
+
+    def _read_in_order(self, topic: str, wanted: set[int]) -> Iterator[tuple[int, bytes]]:
+        last = max(wanted) if isinstance(wanted, (set, frozenset)) and wanted else None
         for index, (_, _, raw) in enumerate(self._messages({topic})):
             if index in wanted:
-                try:
-                    value = decode(raw, msgtype)
-                except DecodeError as err:
-                    raise BagError(f'{self.path}: topic {topic}: {err}') from err
-                yield index, value  # type: ignore[misc]
+                yield index, raw
+            if last is not None and index >= last:
+                return
+
+    def _read_sparse(self, topic: str, wanted: list[int], entry: StreamSamples
+                     ) -> Iterator[tuple[int, bytes]]:
+        """The wanted messages by log time (pass 1 kept each message's log time)."""
+        log_ns = entry.arrays()[1]
+        for index in wanted:
+            if not 0 <= index < len(log_ns):
+                continue
+            t = int(log_ns[index])
+            # Messages of this topic logged at the same nanosecond keep their bag order.
+            nth = index - int(np.searchsorted(log_ns, t, side='left'))
+            for k, (_, _, raw) in enumerate(self._messages({topic}, t, t + 1)):
+                if k == nth:
+                    yield index, raw
+                    break
