@@ -206,7 +206,9 @@ class EpisodeWriter:
                     self._recover(err)
             if self._live_sync is not None:
                 try:
-                    self._live_sync.tick(now)
+                    # Behind a backlog, grade as of the newest message taken: streams
+                    # still queued are late, not silent.
+                    self._live_sync.tick(self._newest_receive_ns if len(self._queue) else now)
                 except Exception as err:  # live figures must not stop recording
                     self._recover(err)
             drained = stopping and not len(self._queue)

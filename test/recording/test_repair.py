@@ -28,7 +28,7 @@ from humanoid_data.recording.session import Session
 
 REPO = Path(__file__).resolve().parents[2]
 
-# The child records on a fake clock, makes sure the writer flushed (a barrier, no sleep),
+# The child records on a fake clock, makes sure the writer flushed (barriers, no sleep),
 # reports what it had received, and dies by SIGKILL with the episode open.
 CHILD = textwrap.dedent('''
     import json, logging, os, signal, sys
@@ -60,6 +60,10 @@ CHILD = textwrap.dedent('''
     episode = engine.start_episode(task='pick_place', operator='ann')
     sim.play_cycle(now[0] + 100_000_000)
     run(2500)
+    assert engine.wait_for_writer(timeout=120)
+    # One more flush period on the clock: the writer's next pass releases the held
+    # messages and puts the open chunk on disk before the barrier, whatever its timing.
+    now[0] += 2 * int(RecorderSettings().flush_period_s * 1e9)
     assert engine.wait_for_writer(timeout=120)
     print(json.dumps({'episode': episode, 'received': sum(engine.received)}), flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
