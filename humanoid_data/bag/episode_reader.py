@@ -62,6 +62,9 @@ class StreamSamples:
     _block: np.ndarray | None = None
     _filled: int = 0
     _finite: bytearray = field(default_factory=bytearray)
+    #: Raw bytes of every message of a CameraInfo stream (small; read again and again
+    #: by pass 2 otherwise, each time decompressing every chunk of the bag).
+    kept: list[bytes] = field(default_factory=list)
     _file: IO[bytes] | None = None
 
     def append_value(self, value: np.ndarray) -> None:
@@ -108,6 +111,7 @@ class StreamSamples:
 
     def close(self) -> None:
         """Delete the scratch file; the values are gone, the stamps stay."""
+        self.kept = []              # pass 2 reads CameraInfo from the bag again
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -310,6 +314,8 @@ class EpisodeReader:
                                    if entry.stream.has_header
                                    else log_ns)
             entry.receive_ns.append(log_ns)
+            if entry.stream.modality == Modality.CAMERA_INFO:
+                entry.kept.append(bytes(raw))
             if entry.stream.modality not in LARGE and \
                     entry.stream.modality not in (Modality.CAMERA_INFO, Modality.DESCRIPTION,
                                                   Modality.TRANSFORM):
@@ -372,7 +378,10 @@ class EpisodeReader:
         """
         msgtype = self.suite.by_topic()[topic].msgtype
         entry = self.samples.get(topic)
-        if isinstance(wanted, (set, frozenset)) and entry is not None and wanted and \
+        found: Iterator[tuple[int, bytes]]
+        if entry is not None and entry.kept and isinstance(wanted, (set, frozenset)):
+            found = ((i, entry.kept[i]) for i in sorted(wanted) if 0 <= i < len(entry.kept))
+        elif isinstance(wanted, (set, frozenset)) and entry is not None and wanted and \
                 len(wanted) * SPARSE_READ_FRACTION < len(entry.receive_ns):
             found = self._read_sparse(topic, sorted(wanted), entry)
         else:
