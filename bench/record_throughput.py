@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -233,6 +234,7 @@ def main() -> None:
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+        shutil.rmtree(out, ignore_errors=True)      # the recorded sessions: gigabytes
 
 
 if __name__ == '__main__':
