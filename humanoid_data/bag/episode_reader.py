@@ -393,6 +393,38 @@ class EpisodeReader:
                 raise BagError(f'{self.path}: topic {topic}: {err}') from err
             yield index, value  # type: ignore[misc]
 
+    def read_topics(self, wanted: dict[str, set[int]]
+                    ) -> Iterator[tuple[str, int, ImageArray | PointCloudArray]]:
+        """Pass 2 for several large streams at once: one pass over the bag, not one each.
+
+        Yields ``(topic, bag-order index, decoded value)`` in bag order for the wanted
+        indices of each topic, and stops after the last one. Every pass decompresses
+        every chunk it touches, and the cameras share chunks.
+
+        Raises:
+            BagError: As ``scan``.
+
+        """
+        types = {topic: self.suite.by_topic()[topic].msgtype for topic in wanted}
+        counters = dict.fromkeys(wanted, -1)
+        remaining = {topic: len(indices) for topic, indices in wanted.items()}
+        if not sum(remaining.values()):
+            return
+        for conn, _, raw in self._messages(set(wanted)):
+            topic = conn.topic
+            counters[topic] += 1
+            index = counters[topic]
+            if index not in wanted[topic]:
+                continue
+            try:
+                value = decode(raw, types[topic])
+            except DecodeError as err:
+                raise BagError(f'{self.path}: topic {topic}: {err}') from err
+            yield topic, index, value  # type: ignore[misc]
+            remaining[topic] -= 1
+            if not any(remaining.values()):
+                return
+
     def _read_in_order(self, topic: str, wanted: set[int]) -> Iterator[tuple[int, bytes]]:
         last = max(wanted) if isinstance(wanted, (set, frozenset)) and wanted else None
         for index, (_, _, raw) in enumerate(self._messages({topic})):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -118,22 +119,6 @@ def _rgb(image: ImageArray) -> np.ndarray:
     return pixels
 
 
-def _frames_of(data: EpisodeData, plan: FramePlan):
-    """Decoded messages for every frame, in frame order (pass 2, one message at a time)."""
-    wanted = set(int(i) for i in plan.index)
-    positions: dict[int, list[int]] = {}
-    for frame, index in enumerate(plan.index):
-        positions.setdefault(int(index), []).append(frame)
-    pending: dict[int, Any] = {}
-    next_frame = 0
-    for index, value in data.reader.read(plan.topic, wanted):
-        for frame in positions[index]:
-            pending[frame] = value
-        while next_frame in pending:
-            yield next_frame, pending.pop(next_frame)
-            next_frame += 1
-
-
 class PixelStats:
     """Per-channel min, max, mean and std (0..1) of every ``every``-th frame.
 
@@ -176,25 +161,73 @@ class PixelStats:
                 'std': shaped(std), 'count': [self.frames]}
 
 
-def _encode_video(data: EpisodeData, plan: FramePlan, path: Path,
-                  config: DatasetConfig) -> tuple[list[float], dict[str, list]]:
-    """Encode one camera; return the encoded frames' times (s) and the pixel statistics."""
-    import av
-    container, stream = _video_writer(path, plan, config)
-    stats = PixelStats()
-    try:
-        for frame, image in _frames_of(data, plan):
-            rgb = _rgb(image)
-            stats.add(rgb)
-            video_frame = av.VideoFrame.from_ndarray(rgb, format='rgb24')
-            video_frame.pts = frame
-            for packet in stream.encode(video_frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    finally:
-        container.close()
-    return packet_times(path), stats.result()
+class _VideoSink:
+    """One camera's LeRobot video, fed frames in order."""
+
+    def __init__(self, plan: FramePlan, path: Path, config: DatasetConfig) -> None:
+        self.plan, self.path = plan, path
+        self.container, self.stream = _video_writer(path, plan, config)
+        self.stats = PixelStats()
+
+    def feed(self, frame: int, image: ImageArray) -> None:
+        import av
+        rgb = _rgb(image)
+        self.stats.add(rgb)
+        video_frame = av.VideoFrame.from_ndarray(rgb, format='rgb24')
+        video_frame.pts = frame
+        for packet in self.stream.encode(video_frame):
+            self.container.mux(packet)
+
+    def finish(self) -> tuple[list[float], dict[str, list]]:
+        """Flush the encoder; the encoded frames' times (s) and the pixel statistics."""
+        try:
+            for packet in self.stream.encode():
+                self.container.mux(packet)
+        finally:
+            self.container.close()
+        return packet_times(self.path), self.stats.result()
+
+    def close(self) -> None:
+        self.container.close()
+
+
+class _ImageSink:
+    """One camera's frames in the HDF5 images file, one frame per chunk, as they come."""
+
+    def __init__(self, plan: FramePlan, h5: Any, frames: int) -> None:
+        self.plan, self.h5, self.frames = plan, h5, frames
+        self.dataset: Any = None
+
+    def feed(self, frame: int, image: ImageArray) -> None:
+        pixels = image.pixels if self.plan.modality == Modality.DEPTH else _rgb(image)
+        if self.dataset is None:
+            self.dataset = self.h5.create_dataset(
+                self.plan.key, shape=(self.frames,) + pixels.shape, dtype=pixels.dtype,
+                chunks=(1,) + pixels.shape, compression='gzip', compression_opts=4)
+        self.dataset[frame] = pixels
+
+
+def _feed_cameras(data: EpisodeData, sinks: list[Any]) -> None:
+    """Every camera's frames, in frame order per camera, from one pass over the bag."""
+    positions: list[dict[int, list[int]]] = []
+    wanted: dict[str, set[int]] = {}
+    for sink in sinks:
+        where: dict[int, list[int]] = {}
+        for frame, index in enumerate(sink.plan.index):
+            where.setdefault(int(index), []).append(frame)
+        positions.append(where)
+        wanted.setdefault(sink.plan.topic, set()).update(where)
+    pending: list[dict[int, Any]] = [{} for _ in sinks]
+    next_frame = [0] * len(sinks)
+    for topic, index, value in data.reader.read_topics(wanted):
+        for k, sink in enumerate(sinks):
+            if sink.plan.topic != topic or index not in positions[k]:
+                continue
+            for frame in positions[k][index]:
+                pending[k][frame] = value
+            while next_frame[k] in pending[k]:
+                sink.feed(next_frame[k], pending[k].pop(next_frame[k]))
+                next_frame[k] += 1
 
 
 def packet_times(path: Path) -> list[float]:
@@ -207,20 +240,6 @@ def packet_times(path: Path) -> list[float]:
     with av.open(str(path)) as video:
         base = video.streams.video[0].time_base
         return sorted(float(p.pts * base) for p in video.demux(video=0) if p.pts is not None)
-
-
-def _write_images(data: EpisodeData, plan: FramePlan, path: Path) -> None:
-    """Write one camera's frames into ``path`` (HDF5), one frame per chunk, as they come."""
-    import h5py
-    with h5py.File(path, 'a') as h5:
-        dataset = None
-        for frame, image in _frames_of(data, plan):
-            pixels = image.pixels if plan.modality == Modality.DEPTH else _rgb(image)
-            if dataset is None:
-                dataset = h5.create_dataset(
-                    plan.key, shape=(data.frame_count,) + pixels.shape, dtype=pixels.dtype,
-                    chunks=(1,) + pixels.shape, compression='gzip', compression_opts=4)
-            dataset[frame] = pixels
 
 
 def stage_episode(source: EpisodeSource, staging: Path, config: DatasetConfig,
@@ -282,18 +301,40 @@ def _stage_frames(data: EpisodeData, staging: Path, config: DatasetConfig, fmt: 
         'contact_disagreements': data.disagreements,
         'events': [json.loads(encode_event(e)) for e in data.reader.events],
     })
+    cameras = []
     for plan in data.frames:
         if plan.modality == Modality.LIDAR:
             if not write_lidar(data, plan, config, staging / LIDAR):
                 summary['notes'].append(f'{plan.topic}: every scan is empty inside the '
                                         'lidar crop box (dataset.yaml lidar.crop_min/max)')
-        elif plan.modality == Modality.DEPTH or fmt == 'hdf5':
-            _write_images(data, plan, staging / IMAGES)
-            summary['images'][plan.key] = {'modality': plan.modality.value,
-                                           'shape': [plan.height, plan.width]}
         else:
-            times, stats = _encode_video(data, plan, staging / f'{plan.key}.mp4', config)
-            if len(times) != data.frame_count:
-                raise HumanoidDataError(f'{plan.key}: encoded {len(times)} frames for '
-                                        f'{data.frame_count}')
-            summary['videos'][plan.key] = {'stats': stats, 'shape': [plan.height, plan.width]}
+            cameras.append(plan)
+    if cameras:
+        _stage_cameras(data, cameras, staging, config, fmt, summary)
+
+
+def _stage_cameras(data: EpisodeData, plans: list[FramePlan], staging: Path,
+                   config: DatasetConfig, fmt: str, summary: dict[str, Any]) -> None:
+    """Images into images.h5 and videos, all cameras fed from one pass over the bag."""
+    import h5py
+    to_h5 = [p for p in plans if p.modality == Modality.DEPTH or fmt == 'hdf5']
+    videos = [_VideoSink(p, staging / f'{p.key}.mp4', config) for p in plans
+              if p not in to_h5]
+    try:
+        with h5py.File(staging / IMAGES, 'a') if to_h5 else nullcontext() as h5:
+            images = [_ImageSink(p, h5, data.frame_count) for p in to_h5]
+            _feed_cameras(data, images + videos)
+    except BaseException:
+        for video in videos:
+            video.close()
+        raise
+    for plan in to_h5:
+        summary['images'][plan.key] = {'modality': plan.modality.value,
+                                       'shape': [plan.height, plan.width]}
+    for video in videos:
+        times, stats = video.finish()
+        plan = video.plan
+        if len(times) != data.frame_count:
+            raise HumanoidDataError(f'{plan.key}: encoded {len(times)} frames for '
+                                    f'{data.frame_count}')
+        summary['videos'][plan.key] = {'stats': stats, 'shape': [plan.height, plan.width]}
