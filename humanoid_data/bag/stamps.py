@@ -83,3 +83,19 @@ def with_header_stamp(raw: bytes, stamp_ns: int) -> bytes:
     out = bytearray(raw)
     (_LE if _little_endian(raw) else _BE).pack_into(out, 4, *divmod(stamp_ns, 1_000_000_000))
     return bytes(out)
+
+
+def header_frame_id(raw: bytes | memoryview) -> str:
+    """``header.frame_id`` of a serialized message that begins with a std_msgs/Header.
+
+    Raises:
+        DecodeError: The bytes are too short or not CDR.
+
+    """
+    if len(raw) < 16:
+        raise DecodeError(f'a {len(raw)}-byte payload has no header.frame_id')
+    (size,) = (_LEN_LE if _little_endian(raw) else _LEN_BE).unpack_from(raw, 12)
+    if 16 + size > len(raw):
+        raise DecodeError(f'header.frame_id of {size} bytes does not fit a {len(raw)}-byte '
+                          'payload')
+    return bytes(raw[16:16 + max(size - 1, 0)]).decode('utf-8', errors='replace')

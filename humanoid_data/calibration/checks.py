@@ -354,14 +354,6 @@ def target_centre(projection: Projection, mask: np.ndarray) -> np.ndarray | None
 
 # -- the episode --------------------------------------------------------------------------
 
-def _root(buffer: TransformBuffer, frame: str) -> str:
-    seen = {frame}
-    while (parent := buffer.parent(frame)) is not None and parent not in seen:
-        seen.add(parent)
-        frame = parent
-    return frame
-
-
 def relative_pose(buffer: TransformBuffer, target: str, target_ns: int, source: str,
                   source_ns: int) -> Transform:
     """Pose of ``source`` at ``source_ns`` in ``target`` at ``target_ns``, via the root.
@@ -370,7 +362,7 @@ def relative_pose(buffer: TransformBuffer, target: str, target_ns: int, source: 
         TransformError: As ``TransformBuffer.lookup``.
 
     """
-    root = _root(buffer, target)
+    root = buffer.root(target)
     return buffer.lookup(root, target, target_ns).inverse() * \
         buffer.lookup(root, source, source_ns)
 

@@ -336,6 +336,29 @@ class TransformBuffer:
         """Whether the edge from the parent of ``child`` to ``child`` is static."""
         return child in self._static
 
+    def root(self, frame: str) -> str:
+        """The root of the tree ``frame`` belongs to.
+
+        Raises:
+            TransformError: Unknown frame.
+
+        """
+        return self._path_to_root(frame)[-1]
+
+    def is_fixed(self, target: str, source: str) -> bool:
+        """Whether every edge between two connected frames is static (a fixed mount).
+
+        Raises:
+            TransformError: An unknown frame, or the two are not connected.
+
+        """
+        up_source, up_target = self._path_to_root(source), self._path_to_root(target)
+        common = next((f for f in up_source if f in set(up_target)), None)
+        if common is None:
+            raise TransformError(f"frames '{target}' and '{source}' are not connected")
+        edges = up_source[:up_source.index(common)] + up_target[:up_target.index(common)]
+        return all(child in self._static for child in edges)
+
     def covered(self, child: str) -> tuple[int, int] | None:
         """First and last sample stamps of the dynamic edge into ``child``; None if static."""
         track = self._dynamic.get(child)

@@ -28,12 +28,12 @@ frame's instant (the torque stays about the sensor's origin; nothing is shifted)
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from humanoid_data.bag.stamps import header_frame_id
 from humanoid_data.calibration.episode_tf import EpisodeTransforms, episode_buffer
 from humanoid_data.core.config import Modality
 from humanoid_data.core.rigid import TransformError
@@ -90,22 +90,6 @@ def feature_key(camera_key: str) -> str:
     return FEATURE_PREFIX + camera_key.removeprefix('observation.').replace('.', '_')
 
 
-def header_frame_id(raw: bytes | memoryview) -> str:
-    """``header.frame_id`` of a serialized message that begins with a std_msgs/Header.
-
-    Raises:
-        DecodeError: The bytes are too short or not CDR.
-
-    """
-    if len(raw) < 16 or raw[0] != 0:
-        raise DecodeError(f'a {len(raw)}-byte payload has no header.frame_id')
-    (size,) = struct.unpack_from('<I' if raw[1] & 1 else '>I', raw, 12)
-    if 16 + size > len(raw):
-        raise DecodeError(f'header.frame_id of {size} bytes does not fit a {len(raw)}-byte '
-                          'payload')
-    return bytes(raw[16:16 + max(size - 1, 0)]).decode('utf-8', errors='replace')
-
-
 def message_frame_id(reader: EpisodeReader, topic: str, index: int = 0) -> str:
     """The frame_id of the message at bag-order ``index`` of ``topic``.
 
@@ -135,21 +119,6 @@ def episode_transforms(reader: EpisodeReader, notes: list[str]
         why = '; '.join(found.notes) or 'no /tf, /tf_static or robot description'
         return None, f'the episode has no transforms ({why})'
     return found, ''
-
-
-def _root_path(buffer: TransformBuffer, frame: str) -> list[str]:
-    path = [frame]
-    while (parent := buffer.parent(path[-1])) is not None:
-        path.append(parent)
-    return path
-
-
-def is_fixed(buffer: TransformBuffer, target: str, source: str) -> bool:
-    """Whether every edge between two connected frames is static."""
-    up_source, up_target = _root_path(buffer, source), _root_path(buffer, target)
-    common = next(f for f in up_source if f in set(up_target))
-    edges = up_source[:up_source.index(common)] + up_target[:up_target.index(common)]
-    return all(buffer.is_static(child) for child in edges)
 
 
 def pose_rows(buffer: TransformBuffer, target: str, source: str,
@@ -198,7 +167,7 @@ def camera_extrinsics(buffer: TransformBuffer | None, why_none: str, key: str, s
         return none(f'{stream}: its images have an empty header.frame_id')
     try:
         rows = pose_rows(buffer, base_frame, frame, stamps)
-        fixed = is_fixed(buffer, base_frame, frame)
+        fixed = buffer.is_fixed(base_frame, frame)
     except TransformError as err:
         return none(str(err))
     if fixed:

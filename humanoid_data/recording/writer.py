@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple, Protocol, Sequence
 
 from humanoid_data.bag.episode_bag import Compression, EpisodeBag
-from humanoid_data.bag.typestore import typestore_for
+from humanoid_data.bag.tf_cdr import MSGTYPE as TF_MSGTYPE
+from humanoid_data.bag.tf_cdr import TfDecoder
 from humanoid_data.core.topics import TopicSpec
-from humanoid_data.errors import BagError
+from humanoid_data.errors import BagError, DecodeError
 from humanoid_data.recording.disk import DiskWatch
 from humanoid_data.recording.episode import (
     EpisodeEndInfo, EpisodeInfo, OpenEpisode, Received, SyncCheck)
@@ -45,13 +46,13 @@ def latched_key(msgtype: str, data: bytes) -> object:
     latches its own mounts); any other type replaces the topic's previous message. Bytes
     that do not decode are kept under the topic's own key, never dropped.
     """
-    if msgtype != 'tf2_msgs/msg/TFMessage':
+    if msgtype != TF_MSGTYPE:
         return None
     try:
-        msg: Any = typestore_for().deserialize_cdr(data, msgtype)
-        return frozenset(str(t.child_frame_id) for t in msg.transforms)
-    except Exception:  # noqa: BLE001 - any decoding failure
+        edges = TfDecoder().decode(data).edges
+    except DecodeError:
         return None
+    return frozenset(child for _, child in edges)
 
 
 class LiveSyncSink(Protocol):

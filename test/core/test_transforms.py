@@ -400,3 +400,21 @@ def test_an_edge_without_samples():
     assert buf.parent('wrist') == 'torso'
     with pytest.raises(TransformError, match="edge 'torso' -> 'wrist' has no samples"):
         buf.lookup('base', 'wrist', 1000)
+
+
+def test_root_and_fixed_chains_are_read_from_the_tree():
+    buf = TransformBuffer()
+    buf.add_static('base', 'torso', Transform.identity())
+    buf.add_static('torso', 'head_camera', Transform.identity())
+    buf.add('torso', 'arm', 0, Transform.identity())
+    buf.add_static('arm', 'wrist_camera', Transform.identity())
+    assert buf.root('wrist_camera') == 'base'
+    assert buf.is_fixed('base', 'head_camera')
+    assert not buf.is_fixed('base', 'wrist_camera')
+    assert buf.is_fixed('arm', 'wrist_camera')
+    assert not buf.is_fixed('head_camera', 'wrist_camera')
+    buf.add_static('elsewhere', 'island', Transform.identity())
+    with pytest.raises(TransformError, match="'base' and 'island' are not connected"):
+        buf.is_fixed('base', 'island')
+    with pytest.raises(TransformError, match="unknown frame 'nowhere'"):
+        buf.root('nowhere')
