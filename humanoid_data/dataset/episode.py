@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from humanoid_data.bag.episode_reader import LARGE, EpisodeReader, StreamSamples
+from humanoid_data.bag.episode_reader import LARGE, EpisodeReader
+from humanoid_data.bag.stream_samples import StreamSamples
 from humanoid_data.bag.metadata import EpisodeMeta
 from humanoid_data.core.config import Modality, SuiteConfig
 from humanoid_data.core.contact_config import ContactConfig

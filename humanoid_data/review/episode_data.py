@@ -30,7 +30,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from humanoid_data.bag.episode_reader import EpisodeReader, StreamSamples, find_suite
+from humanoid_data.bag.episode_reader import EpisodeReader, find_suite
+from humanoid_data.bag.stream_samples import StreamSamples
 from humanoid_data.bag.metadata import BAG_METADATA, EPISODE_YAML, load_yaml_file
 from humanoid_data.core.config import Modality, SuiteConfig, load_suite
 from humanoid_data.core.events import (

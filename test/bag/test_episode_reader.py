@@ -7,8 +7,8 @@ import errno
 import numpy as np
 import pytest
 
-from humanoid_data.bag import episode_reader
-from humanoid_data.bag.episode_reader import StreamSamples
+from humanoid_data.bag import episode_reader, stream_samples
+from humanoid_data.bag.stream_samples import StreamSamples
 from humanoid_data.core.config import Modality, StreamConfig
 from humanoid_data.errors import BagError, DecodeError, HumanoidDataError
 
@@ -19,7 +19,7 @@ FT = StreamConfig('wrist_left_ft', '/wrist/left/ft', 'geometry_msgs/msg/WrenchSt
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of 7 rows, so a few dozen samples span many blocks and a partial one."""
-    monkeypatch.setattr(episode_reader, 'SPILL_ROWS', 7)
+    monkeypatch.setattr(stream_samples, 'SPILL_ROWS', 7)
 
 
 def filled(tmp_path, values: np.ndarray) -> StreamSamples:
@@ -65,7 +65,7 @@ def test_a_full_scratch_disk_names_the_folder_and_topic(small_blocks, tmp_path, 
         def close(self):
             pass
 
-    monkeypatch.setattr(episode_reader.tempfile, 'TemporaryFile', lambda **kw: FullDisk())
+    monkeypatch.setattr(stream_samples.tempfile, 'TemporaryFile', lambda **kw: FullDisk())
     entry = StreamSamples(FT, tmp_path)
     with pytest.raises(HumanoidDataError) as err:
         for _ in range(7):
