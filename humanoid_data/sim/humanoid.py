@@ -317,12 +317,11 @@ class SimulatedHumanoid:
         if m == Modality.JOINT_STATE:
             states = encode.joint_state_layout(self.suite.joints)
             return lambda t, h: states.fill(
-                h, *sensors.joint_state(self._kinematics, self._state, t, rng, self.noise,
-                                        columns))
+                h, *sensors.joint_state(self.joint_positions, t, rng, self.noise, columns))
         if m == Modality.COMMAND:
             commands = encode.joint_state_layout(self.suite.joints, with_state=False)
             return lambda t, h: commands.fill(
-                h, sensors.joint_command(self._kinematics, self._state, t)[columns])
+                h, sensors.joint_command(self.joint_positions, t)[columns])
         if m == Modality.WRENCH:
             side = _side(stream.name)
             wrenches = encode.wrench_layout(frame)

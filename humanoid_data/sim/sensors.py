@@ -148,12 +148,15 @@ def _arm_table(body: Body) -> np.ndarray:
     return _TABLES[key]
 
 
-def joint_state(kinematics: JointKinematics, scene: Callable[[int], SceneState], t_ns: int,
-                rng: np.random.Generator, noise: float,
-                columns: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
-    """Return position, velocity and effort of the joints at ``columns`` (all by default)."""
-    q = kinematics.positions(scene(t_ns), t_ns)
-    q_next = kinematics.positions(scene(t_ns + 1_000_000), t_ns + 1_000_000)
+def joint_state(positions: Callable[[int], np.ndarray], t_ns: int, rng: np.random.Generator,
+                noise: float, columns: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Return position, velocity and effort of the joints at ``columns`` (all by default).
+
+    ``positions`` gives the true joint angles at an instant (the simulator's, computed
+    once per instant for /tf, the cameras and this).
+    """
+    q = positions(t_ns)
+    q_next = positions(t_ns + 1_000_000)
     if columns is not None:
         q, q_next = q[columns], q_next[columns]
     velocity = (q_next - q) / 1e-3
@@ -162,11 +165,9 @@ def joint_state(kinematics: JointKinematics, scene: Callable[[int], SceneState],
     return q + rng.normal(0.0, 1e-4 * noise, n), velocity, effort
 
 
-def joint_command(kinematics: JointKinematics, scene: Callable[[int], SceneState],
-                  t_ns: int) -> np.ndarray:
+def joint_command(positions: Callable[[int], np.ndarray], t_ns: int) -> np.ndarray:
     """Return the operator's commanded joint angles: where the robot will be shortly."""
-    lead = t_ns + int(COMMAND_LEAD_S * 1e9)
-    return kinematics.positions(scene(lead), lead)
+    return positions(t_ns + int(COMMAND_LEAD_S * 1e9))
 
 
 def wrench(side: str, state: SceneState, rng: np.random.Generator,
