@@ -261,12 +261,11 @@ class SimulatedHumanoid:
     def _truth_of(self, stream: StreamConfig) -> CameraTruth:
         return self.camera_truth.setdefault(stream.name, CameraTruth())
 
-    def _builder(self, stream: StreamConfig) -> Callable[[int, int], bytes]:
+    def _camera_builder(self, stream: StreamConfig) -> Callable[[int, int], bytes]:
+        """Images rendered from the camera's true pose, which is noted for the truth file."""
         frame = f'{stream.name}_link'
-        rng = self._rng
         m = stream.modality
-        on_head = stream.name.startswith('head') or m == Modality.DEPTH
-        if m in (Modality.RGB, Modality.DEPTH) and on_head:
+        if stream.name.startswith('head') or m == Modality.DEPTH:
             # The head holds still: its view's static part is rendered once from its pose.
             body_frame = self._sensor_frame(stream)
             pose = self.true_pose(body_frame, self.start_ns)
@@ -284,17 +283,23 @@ class SimulatedHumanoid:
                     pixels = pixels.astype(np.float32) / 1000.0
                 return encode.image(h, frame, pixels, stream.encoding)
             return head
-        if m == Modality.RGB:
-            wrist = WristView(stream.width, stream.height)
-            body_frame = self._sensor_frame(stream)
-            truth = self._truth_of(stream)
+        wrist = WristView(stream.width, stream.height)
+        body_frame = self._sensor_frame(stream)
+        truth = self._truth_of(stream)
 
-            def wrist_image(t: int, h: int) -> bytes:
-                pose = self.true_pose(body_frame, t)
-                truth.add(h, pose)
-                return encode.image(h, frame, wrist.render(self._state(t), pose),
-                                    stream.encoding)
-            return wrist_image
+        def wrist_image(t: int, h: int) -> bytes:
+            pose = self.true_pose(body_frame, t)
+            truth.add(h, pose)
+            return encode.image(h, frame, wrist.render(self._state(t), pose),
+                                stream.encoding)
+        return wrist_image
+
+    def _builder(self, stream: StreamConfig) -> Callable[[int, int], bytes]:
+        frame = f'{stream.name}_link'
+        rng = self._rng
+        m = stream.modality
+        if m in (Modality.RGB, Modality.DEPTH):
+            return self._camera_builder(stream)
         if m == Modality.TRANSFORM:
             layout = encode.TfLayout([(j.parent, j.child) for j in self.body.moving])
             return lambda t, h: layout.fill(
