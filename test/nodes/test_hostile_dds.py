@@ -22,6 +22,7 @@ from humanoid_data.cli.plan import session_plan  # noqa: E402
 from humanoid_data.cli.processes import start_all, stop_all  # noqa: E402
 from humanoid_data.nodes.runtime import events_qos  # noqa: E402
 from test.hostile import HOSTILE_EVENTS  # noqa: E402
+from test.nodes.services import accepted, call_trigger  # noqa: E402
 
 
 def test_hostile_events_stop_nothing(tmp_path, ros_node, light_suite_file):
@@ -43,27 +44,31 @@ def test_hostile_events_stop_nothing(tmp_path, ros_node, light_suite_file):
     def spin() -> None:
         rclpy.spin_once(ros_node, timeout_sec=0.05)
 
-    def call(client: object) -> Trigger.Response:
-        future = client.call_async(Trigger.Request())
-        spin_until(spin, future.done, 60.0, f'service {client.srv_name}')
-        return future.result()
+    def call(client: object, effect) -> bool:
+        return accepted(call_trigger(ros_node, client, effect, 60.0))
+
+    def recording(episode_id: str):
+        return lambda: status.get('state') == 'recording' and status.get('episode') == episode_id
+
+    def done(count: int):
+        return lambda: status.get('episodes_done') == str(count)
 
     try:
         spin_until(spin, lambda: start.service_is_ready() and stop.service_is_ready()
                    and events.get_subscription_count() >= 4 and 'state' in status, 120.0,
                    'the session to come up')
-        assert call(start).success
+        assert call(start, recording('episode_0001'))
         for text in HOSTILE_EVENTS:
             events.publish(String(data=text))
         spin_until(spin, lambda: int(status.get('malformed_events', 0)) >= len(HOSTILE_EVENTS),
                    60.0, 'the recorder to count the malformed events')
         assert all(p.running() for p in processes), [p.launch.name for p in processes
                                                      if not p.running()]
-        assert call(stop).success            # recording went on: the episode closes
-        spin_until(spin, lambda: status.get('episodes_done') == '1', 60.0, 'the episode')
-        assert call(start).success            # and the next one starts
-        assert call(stop).success
-        spin_until(spin, lambda: status.get('episodes_done') == '2', 60.0, 'a second episode')
+        assert call(stop, done(1))            # recording went on: the episode closes
+        spin_until(spin, done(1), 60.0, 'the episode')
+        assert call(start, recording('episode_0002'))     # and the next one starts
+        assert call(stop, done(2))
+        spin_until(spin, done(2), 60.0, 'a second episode')
         assert all(p.running() for p in processes)
     finally:
         codes = stop_all(processes)

@@ -13,6 +13,7 @@ rclpy = pytest.importorskip('rclpy')
 from rosbags.highlevel import AnyReader  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
+from humanoid_data.bag.episode_state import recorded_state  # noqa: E402
 from humanoid_data.bag.stamps import header_stamp_ns  # noqa: E402
 from humanoid_data.core.config import STAMP_OFFSETS  # noqa: E402
 from humanoid_data.cli.demo import demo  # noqa: E402
@@ -24,13 +25,11 @@ from humanoid_data.nodes.runtime import (  # noqa: E402
 from humanoid_data.core.config import load_suite  # noqa: E402
 from humanoid_data.sim.compare import label_report  # noqa: E402
 from humanoid_data.sim.humanoid import SimulatedHumanoid  # noqa: E402
+from test.nodes.services import accepted, call_trigger  # noqa: E402
 
 
-def _call(node, client, timeout=30.0):
-    future = client.call_async(Trigger.Request())
-    spin_until(lambda: rclpy.spin_once(node, timeout_sec=0.05), future.done, timeout,
-               f'service {client.srv_name}')
-    return future.result()
+def _in_state(folder, state):
+    return lambda: recorded_state(folder) == state
 
 
 def test_recorder_captures_every_published_message(tmp_path, ros_node, suite_file, suite):
@@ -62,16 +61,21 @@ def test_recorder_captures_every_published_message(tmp_path, ros_node, suite_fil
                     sent[(item.topic, item.stamp_ns)] = item.data
                 rclpy.spin_once(ros_node, timeout_sec=0.001)
 
+        first, second = tmp_path / 's' / 'episode_0001', tmp_path / 's' / 'episode_0002'
         publish_for(1.0)
-        assert _call(ros_node, clients['start_episode']).success
-        second = _call(ros_node, clients['start_episode'])
-        assert not second.success and 'already recording' in second.message
+        assert accepted(call_trigger(ros_node, clients['start_episode'],
+                                     _in_state(first, 'recording')))
+        again = call_trigger(ros_node, clients['start_episode'])
+        assert not again.success and 'already recording' in again.message
         publish_for(2.0)
-        assert _call(ros_node, clients['stop_episode']).success
+        assert accepted(call_trigger(ros_node, clients['stop_episode'],
+                                     _in_state(first, 'complete')))
         publish_for(0.5)
-        assert _call(ros_node, clients['start_episode']).success
+        assert accepted(call_trigger(ros_node, clients['start_episode'],
+                                     _in_state(second, 'recording')))
         publish_for(0.3)
-        assert _call(ros_node, clients['discard_episode']).success
+        assert accepted(call_trigger(ros_node, clients['discard_episode'],
+                                     (tmp_path / 's' / 'discarded' / second.name).is_dir))
         publish_for(0.5)
     finally:
         assert recorder.stop() == 0
@@ -141,8 +145,8 @@ def test_sigterm_closes_the_recording_episode_cleanly(tmp_path, ros_node, light_
         start = ros_node.create_client(Trigger, '/recorder/start_episode')
         spin_until(lambda: rclpy.spin_once(ros_node, timeout_sec=0.05),
                    start.service_is_ready, 60.0, 'the recorder')
-        assert _call(ros_node, start).success
         folder = tmp_path / 's' / 'episode_0001'
+        assert accepted(call_trigger(ros_node, start, _in_state(folder, 'recording')))
         spin_until(lambda: rclpy.spin_once(ros_node, timeout_sec=0.05),
                    lambda: (folder / 'episode.yaml').is_file(), 60.0, 'the episode to open')
         recorder = processes[-1]
@@ -211,9 +215,12 @@ def test_episode_started_after_the_robot_description_holds_it(tmp_path, ros_node
                    and all(c.service_is_ready() for c in clients.values()), 60.0,
                    'the recorder to receive /robot_description and /tf_static and to '
                    'publish its live sync statuses')
-        for _ in range(2):
-            assert _call(ros_node, clients['start_episode']).success
-            assert _call(ros_node, clients['stop_episode']).success
+        for episode_id in ('episode_0001', 'episode_0002'):
+            folder = tmp_path / 's' / episode_id
+            assert accepted(call_trigger(ros_node, clients['start_episode'],
+                                         _in_state(folder, 'recording')))
+            assert accepted(call_trigger(ros_node, clients['stop_episode'],
+                                         _in_state(folder, 'complete')))
     finally:
         assert recorder.stop() == 0
     assert received == {'/robot_description': 1, '/tf_static': 2}
