@@ -64,6 +64,12 @@ class RecorderSnapshot:
     unfinished: tuple[str, ...] = ()     # episode folders a stopped recorder left behind
 
 
+#: Drop and loss warnings of one topic are logged at most this often (the first at once);
+#: every drop is still counted live on /diagnostics and in episode.yaml. One log line per
+#: dropped message made an overloaded recorder spend its time logging.
+DROP_LOG_PERIOD_S = 1.0
+
+
 class RecorderEngine:
     """Episode control plus the writer thread; knows nothing about ROS."""
 
@@ -83,6 +89,7 @@ class RecorderEngine:
         self.received = [0] * n
         self.dropped = [0] * n
         self.lost = [0] * n
+        self._drop_logged = [-DROP_LOG_PERIOD_S] * n     # monotonic time of the last line
         self._sequences: dict[tuple[int, bytes], int] = {}
         self.malformed_events = 0
         self._queue: ByteBoundedQueue[object] = ByteBoundedQueue(
@@ -159,10 +166,16 @@ class RecorderEngine:
         if not self._queue.offer(Received(index, receive_ns, stamp_ns, data), len(data)):
             self.dropped[index] += 1
             self._queue.put_control(DropNote(index, stamp_ns))
-            self.log.warning(
-                f'{spec.topic}: dropped message (writer queue full at '
-                f'{self.settings.queue_mib:g} MiB), {self.dropped[index]} dropped so far')
+            self._warn_drop(index, f'{spec.topic}: dropped message (writer queue full at '
+                            f'{self.settings.queue_mib:g} MiB), {self.dropped[index]} '
+                            'dropped so far')
         return event
+
+    def _warn_drop(self, index: int, message: str) -> None:
+        now = time.monotonic()
+        if now - self._drop_logged[index] >= DROP_LOG_PERIOD_S:
+            self._drop_logged[index] = now
+            self.log.warning(message)
 
     def _check_sequence(self, index: int, publisher: bytes, sequence: int,
                         stamp_ns: int) -> None:
@@ -186,8 +199,8 @@ class RecorderEngine:
         self.lost[index] += count
         stamp_ns = self.clock() if stamp_ns is None else stamp_ns
         self._queue.put_control(DropNote(index, stamp_ns, count))
-        self.log.warning(f'{self.topics[index].topic}: {count} messages lost in transport, '
-                         f'{self.dropped[index]} dropped so far')
+        self._warn_drop(index, f'{self.topics[index].topic}: {count} messages lost in '
+                        f'transport, {self.dropped[index]} dropped so far')
 
     def start_episode(self, *, stamp_ns: int | None = None, task: str = '',
                       instruction: str = '', operator: str = '',

@@ -121,6 +121,27 @@ def test_queue_overflow_is_counted_per_topic_and_in_episode(tmp_path, small_suit
     assert written + sum(rig.engine.dropped) <= received
 
 
+def test_drop_warnings_are_throttled_per_topic_but_every_drop_counted(
+        tmp_path, small_suite, caplog, monkeypatch):
+    from humanoid_data.recording import engine as engine_module
+    now = [1000.0]
+    monkeypatch.setattr(engine_module.time, 'monotonic', lambda: now[0])
+    rig = Rig(tmp_path, small_suite, queue_mib=0.001)
+    rig.engine.start_episode()
+    with caplog.at_level('WARNING', logger='t'):
+        rig.run_ms(100)                 # many drops within one (frozen) second
+        first = [r.message for r in caplog.records if 'dropped message' in r.message]
+        now[0] += engine_module.DROP_LOG_PERIOD_S
+        rig.run_ms(100)
+    lines = [r.message for r in caplog.records if 'dropped message' in r.message]
+    topics = {line.split(':')[0] for line in first}
+    assert sum(rig.engine.dropped) > 2 * len(lines)       # far fewer lines than drops
+    assert first and len(first) == len(topics)            # one line per topic at first
+    assert len(lines) > len(first)                        # and again a second later
+    rig.engine.stop_episode()
+    rig.finish()
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason='root can write anywhere')
 def test_unwritable_output_names_folder(tmp_path, small_suite):
     locked = tmp_path / 'locked'
