@@ -14,6 +14,7 @@ Without SESSION, a 3-episode demo session is recorded first (``humanoid-data dem
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -89,6 +90,23 @@ def main() -> None:
         print(f'{fmt:>8}: {wall:.1f} s wall, {seconds / wall:.2f} episode-s per s, '
               f'{rate:.1f} MB/s of bag ({rate / raw:.3f} of raw read), peak RSS of one '
               f'converting process {peak:.0f} MB, -j {args.jobs}', flush=True)
+        print_stages(out / '.staging' / fmt, wall * args.jobs)
+
+
+def print_stages(staging: Path, worker_s: float) -> None:
+    """Print seconds per stage summed over the staged episodes.
+
+    Each share is of the workers' time (wall x jobs); the rest ('other') is process
+    start-up, packing and idle workers.
+    """
+    totals: dict[str, float] = {}
+    for summary in staging.glob('*/summary.json'):
+        for stage, seconds in json.loads(summary.read_text()).get('timings', {}).items():
+            totals[stage] = totals.get(stage, 0.0) + seconds
+    rest = worker_s - sum(totals.values())
+    parts = sorted(totals.items(), key=lambda item: -item[1]) + [('other', rest)]
+    print('          stages (s, share of wall x jobs): ' + ', '.join(
+        f'{stage} {seconds:.1f} ({seconds / worker_s:.0%})' for stage, seconds in parts))
 
 
 if __name__ == '__main__':

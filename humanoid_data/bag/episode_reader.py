@@ -12,6 +12,7 @@ three cameras and 1 kHz force-torque never sits in memory.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,6 +24,7 @@ from humanoid_data.bag.decode import (
 from humanoid_data.bag.metadata import EpisodeMeta, check_bag_metadata, read_episode_yaml
 from humanoid_data.bag.stamps import header_stamp_ns, string_payload
 from humanoid_data.bag.stream_samples import StreamSamples
+from humanoid_data.bag.tf_cdr import TfDecoder
 from humanoid_data.bag.typestore import typestore_for
 from humanoid_data.core.config import Modality, SuiteConfig, load_suite
 from humanoid_data.core.events import EventBase, decode_event
@@ -99,6 +101,12 @@ class EpisodeReader:
         self.malformed_events = 0
         self.unknown_topics: list[str] = []
         self.bag_bytes = sum(p.stat().st_size for p in self.path.glob('*.mcap'))
+        #: Pass 1's /tf samples per topic: {edges: (stamps rows, values rows)}, so the
+        #: transforms need no pass of their own (every chunk holds /tf).
+        self.tf_batches: dict[str, dict[tuple[tuple[str, str], ...],
+                                        tuple[list[np.ndarray], list[np.ndarray]]]] = {}
+        self.decode_s = 0.0             # pass 1's time decoding the small streams
+        self._tf_decoder = TfDecoder()
         self._idle_reader: Reader | None = None
 
     def _messages(self, topics: set[str] | None = None, start_ns: int | None = None,
@@ -164,6 +172,9 @@ class EpisodeReader:
         by_topic = self.suite.by_topic()
         self.samples = samples = {s.topic: StreamSamples(s, self.scratch)
                                   for s in self.suite.streams}
+        self.tf_batches = {s.topic: {} for s in self.suite.streams
+                           if s.modality == Modality.TRANSFORM and not s.latched}
+        self.decode_s = 0.0
         unknown: set[str] = set()
         try:
             for conn, log_ns, raw in self._messages():
@@ -195,15 +206,23 @@ class EpisodeReader:
                                    if entry.stream.has_header
                                    else log_ns)
             entry.receive_ns.append(log_ns)
-            if entry.stream.modality == Modality.CAMERA_INFO:
+            modality = entry.stream.modality
+            if modality == Modality.CAMERA_INFO:
                 entry.kept.append(bytes(raw))
-            if entry.stream.modality not in LARGE and \
-                    entry.stream.modality not in (Modality.CAMERA_INFO, Modality.DESCRIPTION,
-                                                  Modality.TRANSFORM):
+            elif modality == Modality.TRANSFORM:
+                batches = self.tf_batches.get(entry.stream.topic)
+                if batches is not None:
+                    arrays = self._tf_decoder.decode(raw)
+                    stamp_rows, value_rows = batches.setdefault(arrays.edges, ([], []))
+                    stamp_rows.append(arrays.stamps)
+                    value_rows.append(arrays.values)
+            elif modality not in LARGE and modality != Modality.DESCRIPTION:
+                start = time.perf_counter()
                 value, names = _small_value(decode(raw, msgtype))
                 entry.append_value(value)
                 if names and not entry.names:
                     entry.names = names
+                self.decode_s += time.perf_counter() - start
         except DecodeError as err:
             raise BagError(f'{self.path}: topic {entry.stream.topic}: {err}') from err
 

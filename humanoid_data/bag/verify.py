@@ -22,7 +22,6 @@ from mcap.exceptions import McapError
 from mcap.opcode import Opcode
 from mcap.reader import make_reader
 from mcap.records import Channel, Chunk, DataEnd, Footer, MessageIndex
-from mcap.stream_reader import breakup_chunk
 import yaml
 
 from humanoid_data.errors import BagError
@@ -132,15 +131,21 @@ def read_records(f: BinaryIO, size: int, start: int) -> Iterator[RawRecord]:
 
 def chunk_problem(chunk: Chunk) -> str:
     """Why a chunk's bytes are not what it says (empty when they are)."""
+    return checked_chunk(chunk)[1]
+
+
+def checked_chunk(chunk: Chunk) -> tuple[bytes, str]:
+    """(the chunk's uncompressed bytes, why they are not what it says or '')."""
     try:
         data = chunk.data if not chunk.compression else _decompress(chunk)
     except Exception as err:  # any decompressor failure means the bytes are damaged
-        return f'cannot decompress ({chunk.compression}): {err}'
+        return b'', f'cannot decompress ({chunk.compression}): {err}'
     if len(data) != chunk.uncompressed_size:
-        return f'{len(data)} bytes after decompression, the chunk says {chunk.uncompressed_size}'
+        return data, (f'{len(data)} bytes after decompression, the chunk says '
+                      f'{chunk.uncompressed_size}')
     if chunk.uncompressed_crc and zlib.crc32(data) != chunk.uncompressed_crc:
-        return 'checksum mismatch (the chunk was altered after it was written)'
-    return ''
+        return data, 'checksum mismatch (the chunk was altered after it was written)'
+    return data, ''
 
 
 def _decompress(chunk: Chunk) -> bytes:
@@ -153,11 +158,22 @@ def _decompress(chunk: Chunk) -> bytes:
     raise ValueError(f'unknown compression {chunk.compression!r}')
 
 
-def _channels_in(chunk: Chunk) -> dict[int, str]:
+def _channels_in(data: bytes) -> dict[int, str]:
+    """Channel records among a verified chunk's records (walked without copying)."""
+    channels: dict[int, str] = {}
+    offset, end = 0, len(data)
     try:
-        return {r.id: r.topic for r in breakup_chunk(chunk) if isinstance(r, Channel)}
-    except Exception:  # a damaged chunk names no channels; its problem is reported
-        return {}
+        while offset + _RECORD.size <= end:
+            opcode, length = _RECORD.unpack_from(data, offset)
+            offset += _RECORD.size
+            if opcode == Opcode.CHANNEL:
+                body = ReadDataStream(io.BytesIO(data[offset:offset + length]))
+                channel = Channel.read(body)
+                channels[channel.id] = channel.topic
+            offset += length
+    except RECORD_ERRORS:   # a verified chunk that does not parse names no channels
+        pass
+    return channels
 
 
 def verify_file(path: Path) -> tuple[int, int, list[ChunkProblem], list[str]]:
@@ -205,14 +221,14 @@ def verify_file(path: Path) -> tuple[int, int, list[ChunkProblem], list[str]]:
                     chunk = Chunk.read(stream)
                     chunks += 1
                     checksummed += bool(chunk.uncompressed_crc)
-                    reason = chunk_problem(chunk)
+                    data, reason = checked_chunk(chunk)
                     if reason:
                         pending.append((chunk, record.offset, set()))
                         problems.append(ChunkProblem(str(path), record.offset, (),
                                                      chunk.message_start_time,
                                                      chunk.message_end_time, reason))
                     else:
-                        channels.update(_channels_in(chunk))
+                        channels.update(_channels_in(data))
                 elif record.opcode == Opcode.CHANNEL:
                     channel = Channel.read(stream)
                     channels[channel.id] = channel.topic

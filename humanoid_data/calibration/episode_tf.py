@@ -45,17 +45,23 @@ class EpisodeTransforms:
 
 
 def _add_dynamic(reader: EpisodeReader, topic: str, buffer: TransformBuffer) -> int:
-    """Add a /tf topic's samples, one array call per edge; returns the sample count."""
-    decoder = TfDecoder()
-    batches: dict[tuple[tuple[str, str], ...], tuple[list[np.ndarray], list[np.ndarray]]] = {}
-    for _, _, raw in reader.messages_of(topic):
-        try:
-            arrays = decoder.decode(raw)
-        except DecodeError as err:
-            raise BagError(f'{reader.path}: topic {topic}: {err}') from err
-        stamp_rows, value_rows = batches.setdefault(arrays.edges, ([], []))
-        stamp_rows.append(arrays.stamps)
-        value_rows.append(arrays.values)
+    """Add a /tf topic's samples, one array call per edge; returns the sample count.
+
+    The samples come from the reader's pass 1 when it kept them, else from a read of
+    the topic.
+    """
+    batches = reader.tf_batches.get(topic)
+    if batches is None:
+        decoder = TfDecoder()
+        batches = {}
+        for _, _, raw in reader.messages_of(topic):
+            try:
+                arrays = decoder.decode(raw)
+            except DecodeError as err:
+                raise BagError(f'{reader.path}: topic {topic}: {err}') from err
+            stamp_rows, value_rows = batches.setdefault(arrays.edges, ([], []))
+            stamp_rows.append(arrays.stamps)
+            value_rows.append(arrays.values)
     count = 0
     for edges, (stamp_list, value_list) in batches.items():
         if not edges:

@@ -51,6 +51,16 @@ class VideoOptions:
     pix_fmt: str = 'yuv420p'
     crf: int = 30
     gop: int = 2
+    preset: str = ''     # '' = lerobot's choice: 12 for libsvtav1, else the encoder's own
+
+    @property
+    def encoder_options(self) -> dict[str, str]:
+        """The options handed to the encoder (FFmpeg names)."""
+        options = {'crf': str(self.crf), 'g': str(self.gop)}
+        preset = self.preset or ('12' if self.codec == 'libsvtav1' else '')
+        if preset:
+            options['preset'] = preset
+        return options
 
     def __post_init__(self) -> None:
         """Check names are given and numbers in range."""

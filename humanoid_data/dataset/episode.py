@@ -37,6 +37,7 @@ from humanoid_data.dataset.extrinsics import (
     CameraExtrinsics, episode_extrinsics, episode_transforms, wrenches_in_base)
 from humanoid_data.dataset.labels_source import LabelProvenance
 from humanoid_data.dataset.lidar_scans import ScanPoses, scan_poses
+from humanoid_data.dataset.timing import CLOCK
 
 
 @dataclass
@@ -140,9 +141,13 @@ def assemble(episode_dir: str | Path, config: DatasetConfig, taxonomy: Taxonomy,
     """
     reader = EpisodeReader(episode_dir, suite, scratch)
     config.check_against(reader.suite, str(reader.path))
-    reader.scan()
+    with CLOCK.timed('read'):
+        reader.scan()
+    CLOCK.add('read', -reader.decode_s)
+    CLOCK.add('decode', reader.decode_s)
     try:
-        return _build(reader, config, taxonomy, contact_config)
+        with CLOCK.timed('align'):
+            return _build(reader, config, taxonomy, contact_config)
     finally:
         reader.close_samples()     # the frames hold their values; the scratch files go
 
@@ -202,7 +207,8 @@ def _build(reader: EpisodeReader, config: DatasetConfig, taxonomy: Taxonomy,
     label_from_store(data, taxonomy, stop_ns)     # the best label set saved, if any
     _assess(data, config, missing_required, residuals_ms)
     data.intrinsics = episode_intrinsics(data)    # after _assess: it may add a flag
-    _calibrate(data, config)                      # extrinsics join the intrinsics records
+    with CLOCK.timed('calibrate'):
+        _calibrate(data, config)                  # extrinsics join the intrinsics records
     apply_verdict(data)
     for stream in silent:
         data.quality.rejected.append(f'required stream {stream} has no messages '

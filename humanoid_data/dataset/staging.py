@@ -45,7 +45,8 @@ from humanoid_data.core.phases import Taxonomy
 from humanoid_data.dataset.config import DatasetConfig
 from humanoid_data.dataset.episode import EpisodeData, FramePlan, assemble
 from humanoid_data.dataset.labels_source import LabelOrigin, LabelProvenance, label_files
-from humanoid_data.dataset.lidar_scans import write_lidar
+from humanoid_data.dataset.lidar_scans import LidarSink
+from humanoid_data.dataset.timing import CLOCK
 from humanoid_data.dataset.sources import EpisodeSource, verify_source
 from humanoid_data.errors import BagError, HumanoidDataError
 
@@ -106,7 +107,7 @@ def _video_writer(path: Path, plan: FramePlan, config: DatasetConfig) -> Any:
     stream: Any = container.add_stream(config.video.codec, rate=rate)   # a video stream
     stream.width, stream.height = plan.width, plan.height
     stream.pix_fmt = config.video.pix_fmt
-    stream.options = {'crf': str(config.video.crf), 'g': str(config.video.gop)}
+    stream.options = config.video.encoder_options
     return container, stream
 
 
@@ -164,12 +165,14 @@ class PixelStats:
 class _VideoSink:
     """One camera's LeRobot video, fed frames in order."""
 
+    stage = 'encode'
+
     def __init__(self, plan: FramePlan, path: Path, config: DatasetConfig) -> None:
         self.plan, self.path = plan, path
         self.container, self.stream = _video_writer(path, plan, config)
         self.stats = PixelStats()
 
-    def feed(self, frame: int, image: ImageArray) -> None:
+    def feed(self, frame: int, index: int, image: ImageArray) -> None:
         import av
         rgb = _rgb(image)
         self.stats.add(rgb)
@@ -194,11 +197,13 @@ class _VideoSink:
 class _ImageSink:
     """One camera's frames in the HDF5 images file, one frame per chunk, as they come."""
 
+    stage = 'write_images'
+
     def __init__(self, plan: FramePlan, h5: Any, frames: int) -> None:
         self.plan, self.h5, self.frames = plan, h5, frames
         self.dataset: Any = None
 
-    def feed(self, frame: int, image: ImageArray) -> None:
+    def feed(self, frame: int, index: int, image: ImageArray) -> None:
         pixels = image.pixels if self.plan.modality == Modality.DEPTH else _rgb(image)
         if self.dataset is None:
             self.dataset = self.h5.create_dataset(
@@ -207,8 +212,11 @@ class _ImageSink:
         self.dataset[frame] = pixels
 
 
-def _feed_cameras(data: EpisodeData, sinks: list[Any]) -> None:
-    """Every camera's frames, in frame order per camera, from one pass over the bag."""
+def _feed_sinks(data: EpisodeData, sinks: list[Any]) -> None:
+    """Feed every sink the messages its frames use, in frame order, from one bag pass.
+
+    Cameras, depth and LiDAR share the chunks that pass decompresses.
+    """
     positions: list[dict[int, list[int]]] = []
     wanted: dict[str, set[int]] = {}
     for sink in sinks:
@@ -217,17 +225,18 @@ def _feed_cameras(data: EpisodeData, sinks: list[Any]) -> None:
             where.setdefault(int(index), []).append(frame)
         positions.append(where)
         wanted.setdefault(sink.plan.topic, set()).update(where)
-    pending: list[dict[int, Any]] = [{} for _ in sinks]
+    pending: list[dict[int, tuple[int, Any]]] = [{} for _ in sinks]
     next_frame = [0] * len(sinks)
-    for topic, index, value in data.reader.read_topics(wanted):
+    for topic, index, value in CLOCK.producing('read_large', data.reader.read_topics(wanted)):
         for k, sink in enumerate(sinks):
             if sink.plan.topic != topic or index not in positions[k]:
                 continue
             for frame in positions[k][index]:
-                pending[k][frame] = value
-            while next_frame[k] in pending[k]:
-                sink.feed(next_frame[k], pending[k].pop(next_frame[k]))
-                next_frame[k] += 1
+                pending[k][frame] = (index, value)
+            with CLOCK.timed(sink.stage):
+                while next_frame[k] in pending[k]:
+                    sink.feed(next_frame[k], *pending[k].pop(next_frame[k]))
+                    next_frame[k] += 1
 
 
 def packet_times(path: Path) -> list[float]:
@@ -254,7 +263,9 @@ def stage_episode(source: EpisodeSource, staging: Path, config: DatasetConfig,
     """
     staging.mkdir(parents=True, exist_ok=True)      # also the scratch folder of pass 1
     episode_dir = source.folder
-    verified, verify_notes = verify_source(episode_dir)
+    CLOCK.reset()
+    with CLOCK.timed('verify'):
+        verified, verify_notes = verify_source(episode_dir)
     data = assemble(episode_dir, config, taxonomy, contact_config, scratch=staging)
     meta = data.meta
     summary: dict[str, Any] = {
@@ -276,6 +287,7 @@ def stage_episode(source: EpisodeSource, staging: Path, config: DatasetConfig,
     }
     if data.quality.verdict != 'rejected':
         _stage_frames(data, staging, config, fmt, summary)
+    summary['timings'] = CLOCK.result()
     write_json(staging / 'quality.json', {'metrics': data.quality.metrics,
                                           'flags': data.quality.flags,
                                           'rejected': data.quality.rejected})
@@ -285,6 +297,13 @@ def stage_episode(source: EpisodeSource, staging: Path, config: DatasetConfig,
 
 def _stage_frames(data: EpisodeData, staging: Path, config: DatasetConfig, fmt: str,
                   summary: dict[str, Any]) -> None:
+    with CLOCK.timed('write'):
+        _write_frames(data, staging)
+    _stage_large(data, staging, config, fmt, summary)
+
+
+def _write_frames(data: EpisodeData, staging: Path) -> None:
+    """Frames, stamps and labels of the episode into ``staging``."""
     columns: dict[str, Any] = {f'col:{k}': v.astype(np.float32)
                                for k, v in data.columns.items()}
     valid: dict[str, Any] = {f'valid:{k}': v for k, v in data.valid.items()}
@@ -301,38 +320,39 @@ def _stage_frames(data: EpisodeData, staging: Path, config: DatasetConfig, fmt: 
         'contact_disagreements': data.disagreements,
         'events': [json.loads(encode_event(e)) for e in data.reader.events],
     })
-    cameras = []
-    for plan in data.frames:
-        if plan.modality == Modality.LIDAR:
-            if not write_lidar(data, plan, config, staging / LIDAR):
-                summary['notes'].append(f'{plan.topic}: every scan is empty inside the '
-                                        'lidar crop box (dataset.yaml lidar.crop_min/max)')
-        else:
-            cameras.append(plan)
-    if cameras:
-        _stage_cameras(data, cameras, staging, config, fmt, summary)
 
 
-def _stage_cameras(data: EpisodeData, plans: list[FramePlan], staging: Path,
-                   config: DatasetConfig, fmt: str, summary: dict[str, Any]) -> None:
-    """Images into images.h5 and videos, all cameras fed from one pass over the bag."""
+def _stage_large(data: EpisodeData, staging: Path, config: DatasetConfig, fmt: str,
+                 summary: dict[str, Any]) -> None:
+    """Images into images.h5 and videos, scans into the LiDAR sidecar: one bag pass."""
     import h5py
+    plans = [p for p in data.frames if p.modality != Modality.LIDAR]
     to_h5 = [p for p in plans if p.modality == Modality.DEPTH or fmt == 'hdf5']
-    videos = [_VideoSink(p, staging / f'{p.key}.mp4', config) for p in plans
-              if p not in to_h5]
+    sinks: list[Any] = []
     try:
+        with CLOCK.timed(LidarSink.stage):     # open3d's import: about 1.7 s
+            sinks += [LidarSink(data, p, config, staging / LIDAR) for p in data.frames
+                      if p.modality == Modality.LIDAR]
+        sinks += [_VideoSink(p, staging / f'{p.key}.mp4', config) for p in plans
+                  if p not in to_h5]
         with h5py.File(staging / IMAGES, 'a') if to_h5 else nullcontext() as h5:
-            images = [_ImageSink(p, h5, data.frame_count) for p in to_h5]
-            _feed_cameras(data, images + videos)
+            _feed_sinks(data, [_ImageSink(p, h5, data.frame_count) for p in to_h5] + sinks)
     except BaseException:
-        for video in videos:
-            video.close()
+        for sink in sinks:
+            sink.close()
         raise
     for plan in to_h5:
         summary['images'][plan.key] = {'modality': plan.modality.value,
                                        'shape': [plan.height, plan.width]}
-    for video in videos:
-        times, stats = video.finish()
+    for lidar in (s for s in sinks if isinstance(s, LidarSink)):
+        with CLOCK.timed(lidar.stage):
+            kept = lidar.finish()
+        if not kept:
+            summary['notes'].append(f'{lidar.plan.topic}: every scan is empty inside the '
+                                    'lidar crop box (dataset.yaml lidar.crop_min/max)')
+    for video in (s for s in sinks if isinstance(s, _VideoSink)):
+        with CLOCK.timed(video.stage):
+            times, stats = video.finish()
         plan = video.plan
         if len(times) != data.frame_count:
             raise HumanoidDataError(f'{plan.key}: encoded {len(times)} frames for '
