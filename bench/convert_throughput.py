@@ -26,6 +26,8 @@ from pathlib import Path
 import psutil
 import yaml
 
+from humanoid_data.dataset.staging import SUMMARY
+
 
 def raw_read_mb_s(files: list[Path]) -> float:
     """Sequential read speed of the bag files (MB/s)."""
@@ -91,6 +93,7 @@ def main() -> None:
               f'{rate:.1f} MB/s of bag ({rate / raw:.3f} of raw read), peak RSS of one '
               f'converting process {peak:.0f} MB, -j {args.jobs}', flush=True)
         print_stages(out / '.staging' / fmt, wall * args.jobs)
+    shutil.rmtree(work, ignore_errors=True)     # the outputs (and a recorded session)
 
 
 def print_stages(staging: Path, worker_s: float) -> None:
@@ -100,7 +103,7 @@ def print_stages(staging: Path, worker_s: float) -> None:
     start-up, packing and idle workers.
     """
     totals: dict[str, float] = {}
-    for summary in staging.glob('*/summary.json'):
+    for summary in staging.glob(f'*/{SUMMARY}'):
         for stage, seconds in json.loads(summary.read_text()).get('timings', {}).items():
             totals[stage] = totals.get(stage, 0.0) + seconds
     rest = worker_s - sum(totals.values())

@@ -114,9 +114,9 @@ def run_scale(node, scale: float, seconds: float, publishers: int, out: Path,
         pub0 = [psutil.Process(r.pid).cpu_times() for r in replays]
         call(start)
         t0 = time.monotonic()
-        peak_rss = 0
+        rss: list[tuple[float, int]] = []      # (seconds into the episode, bytes)
         while time.monotonic() - t0 < seconds:
-            peak_rss = max(peak_rss, recorder.memory_info().rss)
+            rss.append((time.monotonic() - t0, recorder.memory_info().rss))
             rclpy.spin_once(node, timeout_sec=0.2)
         call(stop)
         wall = time.monotonic() - t0
@@ -150,7 +150,10 @@ def run_scale(node, scale: float, seconds: float, publishers: int, out: Path,
         'recorder_cpu': (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall,
         'publisher_cpu': sum(b.user + b.system - a.user - a.system
                              for a, b in zip(pub0, pub1)) / wall,
-        'peak_rss_mb': peak_rss / 1e6,
+        'peak_rss_mb': max(r for _, r in rss) / 1e6,
+        # Growth over the episode: the peak of its last fifth against its first fifth.
+        'rss_first_fifth_mb': max(r for t, r in rss if t <= seconds / 5) / 1e6,
+        'rss_last_fifth_mb': max(r for t, r in rss if t >= seconds * 4 / 5) / 1e6,
         'silent': meta['silent_streams'],
     }
 
@@ -220,7 +223,8 @@ def main() -> None:
                   f"dropped {r['dropped']} {r['drops'] or ''}, missing by stamps "
                   f"{r['missing']}, recorder CPU {100 * r['recorder_cpu']:.0f}%, publishers "
                   f"CPU {100 * r['publisher_cpu']:.0f}%, recorder peak RSS "
-                  f"{r['peak_rss_mb']:.0f} MB"
+                  f"{r['peak_rss_mb']:.0f} MB (first fifth {r['rss_first_fifth_mb']:.0f}, "
+                  f"last fifth {r['rss_last_fifth_mb']:.0f}; target under 300 at 1x, flat)"
                   + (f", silent: {r['silent']}" if r['silent'] else ''), flush=True)
             if args.no_floor:
                 continue

@@ -22,7 +22,7 @@ from rosbags.rosbag2 import Reader
 from humanoid_data.bag.decode import (
     ImageArray, ImuSample, JointArrays, PointCloudArray, WrenchSample, decode)
 from humanoid_data.bag.metadata import EpisodeMeta, check_bag_metadata, read_episode_yaml
-from humanoid_data.bag.stamps import header_stamp_ns, string_payload
+from humanoid_data.bag.stamps import header_frame_id, header_stamp_ns, string_payload
 from humanoid_data.bag.stream_samples import StreamSamples
 from humanoid_data.bag.tf_cdr import TfDecoder
 from humanoid_data.bag.typestore import typestore_for
@@ -35,6 +35,8 @@ LARGE = (Modality.RGB, Modality.DEPTH, Modality.LIDAR)
 #: ``read`` goes by log time when it wants fewer than one in this many of a topic's
 #: messages (each lookup decompresses the chunk that holds the message).
 SPARSE_READ_FRACTION = 8
+#: ``read_sparse`` reads wanted messages logged less than this apart in one window.
+SPARSE_WINDOW_NS = 200_000_000
 
 
 def _small_value(value: Any) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -51,6 +53,13 @@ def _small_value(value: Any) -> tuple[np.ndarray, tuple[str, ...]]:
         return np.concatenate([value.orientation, value.angular_velocity,
                                value.linear_acceleration]), ()
     raise DecodeError(f'no array form for {type(value).__name__}')
+
+
+def _frame_id_or_none(raw: bytes) -> str | None:
+    try:
+        return header_frame_id(raw)
+    except DecodeError:     # reported if a frame uses the message; pass 1 goes on
+        return None
 
 
 def find_suite(episode_dir: Path, fallback: SuiteConfig | None = None) -> SuiteConfig:
@@ -216,7 +225,9 @@ class EpisodeReader:
                     stamp_rows, value_rows = batches.setdefault(arrays.edges, ([], []))
                     stamp_rows.append(arrays.stamps)
                     value_rows.append(arrays.values)
-            elif modality not in LARGE and modality != Modality.DESCRIPTION:
+            elif modality in LARGE:
+                entry.note_frame_id(_frame_id_or_none(raw))
+            elif modality != Modality.DESCRIPTION:
                 start = time.perf_counter()
                 value, names = _small_value(decode(raw, msgtype))
                 entry.append_value(value)
@@ -324,6 +335,59 @@ class EpisodeReader:
             remaining[topic] -= 1
             if not any(remaining.values()):
                 return
+
+    def read_sparse(self, wanted: dict[str, set[int]]
+                    ) -> dict[str, dict[int, ImageArray | PointCloudArray]]:
+        """A few messages of several large streams, decoded, by topic and bag-order index.
+
+        Wanted messages logged close together (a LiDAR scan and the images paired with
+        it) are read in one window of log time, so the chunk holding them is
+        decompressed once for all of them rather than once per message.
+
+        Raises:
+            BagError: As ``scan``.
+
+        """
+        targets = []        # (log time, topic, index)
+        for topic, indices in wanted.items():
+            log_ns = self.samples[topic].arrays()[1]
+            targets += [(int(log_ns[i]), topic, int(i)) for i in indices
+                        if 0 <= i < len(log_ns)]
+        targets.sort()
+        out: dict[str, dict[int, Any]] = {topic: {} for topic in wanted}
+        start = 0
+        while start < len(targets):
+            stop = start + 1
+            while stop < len(targets) and \
+                    targets[stop][0] - targets[stop - 1][0] <= SPARSE_WINDOW_NS:
+                stop += 1
+            group = targets[start:stop]
+            self._read_window(group, out)
+            start = stop
+        return out
+
+    def _read_window(self, group: list[tuple[int, str, int]],
+                     out: dict[str, dict[int, Any]]) -> None:
+        """Decode the messages of ``group`` (sorted by log time) from one window read."""
+        first_ns, last_ns = group[0][0], group[-1][0]
+        topics = {topic for _, topic, _ in group}
+        wanted = {(topic, index) for _, topic, index in group}
+        # A message's index: its topic's first message logged at the same nanosecond
+        # (every one of them is inside the window) plus the ones seen since.
+        seen: dict[tuple[str, int], int] = {}
+        types = self.suite.by_topic()
+        for conn, log_ns, raw in self._messages(topics, first_ns, last_ns + 1):
+            topic = conn.topic
+            ordinal = seen.get((topic, log_ns), 0)
+            seen[(topic, log_ns)] = ordinal + 1
+            index = int(np.searchsorted(self.samples[topic].arrays()[1], log_ns,
+                                        side='left')) + ordinal
+            if (topic, index) not in wanted:
+                continue
+            try:
+                out[topic][index] = decode(raw, types[topic].msgtype)
+            except DecodeError as err:
+                raise BagError(f'{self.path}: topic {topic}: {err}') from err
 
     def _read_in_order(self, topic: str, wanted: set[int]) -> Iterator[tuple[int, bytes]]:
         last = max(wanted) if isinstance(wanted, (set, frozenset)) and wanted else None

@@ -44,7 +44,20 @@ class StreamSamples:
     #: Raw bytes of every message of a CameraInfo stream (small; read again and again
     #: by pass 2 otherwise, each time decompressing every chunk of the bag).
     kept: list[bytes] = field(default_factory=list)
+    #: ``header.frame_id`` of a large stream's messages when pass 1 found one and the
+    #: same in all of them (None: unknown or changing, read the message itself).
+    frame_id: str | None = None
+    _frame_ids_vary: bool = False
     _file: IO[bytes] | None = None
+
+    def note_frame_id(self, frame_id: str | None) -> None:
+        """Pass 1 saw a message with ``frame_id`` (None: one it could not read)."""
+        if self._frame_ids_vary:
+            return
+        if frame_id is not None and self.frame_id is None and len(self.header_ns) <= 1:
+            self.frame_id = frame_id
+        elif frame_id != self.frame_id:
+            self.frame_id, self._frame_ids_vary = None, True
 
     def append_value(self, value: np.ndarray) -> None:
         """Add one sample's values (every sample of a stream has the same width).

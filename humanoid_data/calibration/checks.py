@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -402,11 +402,6 @@ def _intrinsics(reader: EpisodeReader, stream: StreamConfig, window_ns: tuple[in
     return None
 
 
-def _read(reader: EpisodeReader, topic: str, wanted: Iterable[int]) -> dict[int, Any]:
-    wanted = set(int(i) for i in wanted)
-    return dict(reader.read(topic, wanted)) if wanted else {}
-
-
 def _stream(reader: EpisodeReader, modality: Modality,
             name_hint: str = '') -> StreamConfig | None:
     found = [s for s in reader.suite.streams if s.modality == modality
@@ -501,12 +496,17 @@ def check_episode(reader: EpisodeReader, transforms: EpisodeTransforms,
     depth_pairs = pairs(depth, PAIR_TOLERANCE_NS)
     rgb_pairs = pairs(rgb, PAIR_TOLERANCE_NS)
     other_pairs = {cam.stream.name: pairs(cam, HAND_EYE_TOLERANCE_NS) for cam in others}
-    scans = _read(reader, lidar.topic, chosen)
-    depths = _read(reader, depth.stream.topic, depth_pairs.values()) if depth else {}
-    rgbs = _read(reader, rgb.stream.topic, rgb_pairs.values()) if rgb else {}
-    other_images = {cam.stream.name: _read(reader, cam.stream.topic,
-                                           other_pairs[cam.stream.name].values())
-                    for cam in others}
+    # One read for all of them: a scan and the images paired with it share a chunk.
+    wanted: dict[str, set[int]] = {lidar.topic: {int(i) for i in chosen}}
+    for cam, paired in [(depth, depth_pairs), (rgb, rgb_pairs)] + [
+            (cam, other_pairs[cam.stream.name]) for cam in others]:
+        if cam is not None:
+            wanted.setdefault(cam.stream.topic, set()).update(paired.values())
+    found = reader.read_sparse(wanted)
+    scans = found[lidar.topic]
+    depths = found[depth.stream.topic] if depth else {}
+    rgbs = found[rgb.stream.topic] if rgb else {}
+    other_images = {cam.stream.name: found[cam.stream.topic] for cam in others}
 
     acc: dict[str, list[Any]] = {k: [] for k in (
         'd_front', 'd_in', 'residual', 'occluded', 'compared', 'd_edge', 'r_front', 'r_in',

@@ -34,10 +34,11 @@ from humanoid_data.dataset.staging import SUMMARY, episode_key, stage_episode
 from humanoid_data.errors import BagError, ConfigError, HumanoidDataError
 
 FORMATS = ('lerobot', 'hdf5')
-# With -j N >= 2 every episode is staged in a fresh process: video encoders and HDF5 leave
-# native memory that glibc keeps (one demo episode converted ten times in one process:
-# RSS 502 MB after the first, 657 MB after the tenth), and the AV1 encoder was seen to
-# hang for good while flushing (SVT-AV1 3.0 in PyAV's wheel). A process gets
+# With -j N >= 2 every episode is staged in a fresh process (forked from a fork server
+# that imported the converter once): video encoders and HDF5 leave native memory that
+# glibc keeps (one demo episode converted ten times in one process: RSS 502 MB after the
+# first, 657 MB after the tenth), and the AV1 encoder was seen to hang for good while
+# flushing (SVT-AV1 3.0 in PyAV's wheel). A process gets
 # DEADLINE_BASE_S + DEADLINE_S_PER_MB per MB of bag (about 40 times the measured time);
 # past it, it is killed and the episode tried once more, then reported as failed.
 DEADLINE_BASE_S = 300.0
@@ -161,14 +162,36 @@ def _worker_args(source: EpisodeSource, stage: Path) -> tuple[str, str, str, str
     return str(source.folder), str(stage), source.path, source.source_id, source.name
 
 
+#: Modules a converting process needs, imported once by the fork server (about 2.5 s
+#: per process when each one imported them itself).
+WORKER_PRELOAD = ['humanoid_data.dataset.staging', 'humanoid_data.dataset.episode',
+                  'humanoid_data.calibration.checks', 'h5py', 'av', 'open3d',
+                  'scipy.spatial.transform', 'rosbags.rosbag2']
+
+
+def worker_context() -> Any:
+    """The multiprocessing context of the episode processes.
+
+    A fork server (where the platform has one) that imported ``WORKER_PRELOAD``: every
+    episode still gets a fresh process, forked from a clean single-purpose one instead
+    of this process (which may hold threads, a ROS context, a terminal UI). Elsewhere,
+    spawn.
+    """
+    if 'forkserver' not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context('spawn')
+    context = multiprocessing.get_context('forkserver')
+    context.set_forkserver_preload(WORKER_PRELOAD)
+    return context
+
+
 def _in_processes(todo: Todo, jobs: int, args: tuple[str, ...]
                   ) -> Iterator[tuple[EpisodeSource, Path, Outcome]]:
-    """Stage each episode in its own spawned process, ``jobs`` at a time, as they finish.
+    """Stage each episode in its own process, ``jobs`` at a time, as they finish.
 
     A process past its deadline is killed and its episode queued once more; a process
     that dies without an answer (a crash in native code) fails its episode.
     """
-    context = multiprocessing.get_context('spawn')
+    context = worker_context()
     queue = [(source, stage, 1) for source, stage in todo]
     running: list[_Run] = []
     try:

@@ -97,6 +97,9 @@ def message_frame_id(reader: EpisodeReader, topic: str, index: int = 0) -> str:
         BagError: The bag cannot be read, the message is not there or has no header.
 
     """
+    entry = reader.samples.get(topic)
+    if entry is not None and entry.frame_id is not None and 0 <= index < len(entry.header_ns):
+        return entry.frame_id           # pass 1 saw the same frame_id in every message
     for position, (_, _, raw) in enumerate(reader.messages_of(topic)):
         if position == index:
             try:
