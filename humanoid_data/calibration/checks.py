@@ -498,15 +498,16 @@ def check_episode(reader: EpisodeReader, transforms: EpisodeTransforms,
     other_pairs = {cam.stream.name: pairs(cam, HAND_EYE_TOLERANCE_NS) for cam in others}
     # One read for all of them: a scan and the images paired with it share a chunk.
     wanted: dict[str, set[int]] = {lidar.topic: {int(i) for i in chosen}}
-    for cam, paired in [(depth, depth_pairs), (rgb, rgb_pairs)] + [
-            (cam, other_pairs[cam.stream.name]) for cam in others]:
-        if cam is not None:
-            wanted.setdefault(cam.stream.topic, set()).update(paired.values())
-    found = reader.read_sparse(wanted)
-    scans = found[lidar.topic]
-    depths = found[depth.stream.topic] if depth else {}
-    rgbs = found[rgb.stream.topic] if rgb else {}
-    other_images = {cam.stream.name: found[cam.stream.topic] for cam in others}
+    paired_cams: list[tuple[_Camera | None, dict[int, int]]] = [
+        (depth, depth_pairs), (rgb, rgb_pairs)]
+    for camera, paired in paired_cams + [(c, other_pairs[c.stream.name]) for c in others]:
+        if camera is not None:
+            wanted.setdefault(camera.stream.topic, set()).update(paired.values())
+    read = reader.read_sparse(wanted)
+    scans = read[lidar.topic]
+    depths = read[depth.stream.topic] if depth else {}
+    rgbs = read[rgb.stream.topic] if rgb else {}
+    other_images = {cam.stream.name: read[cam.stream.topic] for cam in others}
 
     acc: dict[str, list[Any]] = {k: [] for k in (
         'd_front', 'd_in', 'residual', 'occluded', 'compared', 'd_edge', 'r_front', 'r_in',
