@@ -40,9 +40,11 @@ test: $(STAMP)
 	$(PY) -m pytest -q test
 
 bench: $(STAMP)
-	$(PY) bench/record_throughput.py
+	$(PY) bench/record_throughput.py --compression zstd
 	$(PY) bench/companions.py
 	$(PY) bench/convert_throughput.py
+	$(PY) bench/encoder_quality.py
+	$(PY) bench/sim_cost.py
 
 clean:
 	rm -rf $(VENV) demo_output build *.egg-info .pytest_cache

@@ -103,6 +103,8 @@ def main() -> None:
     frames = source_frames(episode, args.topic, args.frames)
     height, width = frames[0].shape[:2]
     print(f'{len(frames)} frames of {width}x{height} from {episode}')
+    for options in SETTINGS.values():        # warm-up: the first encode of a codec loads it
+        encode(frames[:4], options)
     rows = {}
     for name, options in SETTINGS.items():
         video, cpu, wall = encode(frames, options)
