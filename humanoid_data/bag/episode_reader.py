@@ -24,7 +24,7 @@ from humanoid_data.bag.decode import (
 from humanoid_data.bag.metadata import EpisodeMeta, check_bag_metadata, read_episode_yaml
 from humanoid_data.bag.stamps import header_frame_id, header_stamp_ns, string_payload
 from humanoid_data.bag.stream_samples import StreamSamples
-from humanoid_data.bag.tf_cdr import TfDecoder
+from humanoid_data.bag.tf_cdr import TfSeries
 from humanoid_data.bag.typestore import typestore_for
 from humanoid_data.core.config import Modality, SuiteConfig, load_suite
 from humanoid_data.core.events import EventBase, decode_event
@@ -110,12 +110,10 @@ class EpisodeReader:
         self.malformed_events = 0
         self.unknown_topics: list[str] = []
         self.bag_bytes = sum(p.stat().st_size for p in self.path.glob('*.mcap'))
-        #: Pass 1's /tf samples per topic: {edges: (stamps rows, values rows)}, so the
-        #: transforms need no pass of their own (every chunk holds /tf).
-        self.tf_batches: dict[str, dict[tuple[tuple[str, str], ...],
-                                        tuple[list[np.ndarray], list[np.ndarray]]]] = {}
+        #: Pass 1's samples of each moving-transform topic (/tf), so the transforms need
+        #: no pass of their own (every chunk holds /tf).
+        self.tf_series: dict[str, TfSeries] = {}
         self.decode_s = 0.0             # pass 1's time decoding the small streams
-        self._tf_decoder = TfDecoder()
         self._idle_reader: Reader | None = None
 
     def _messages(self, topics: set[str] | None = None, start_ns: int | None = None,
@@ -181,8 +179,8 @@ class EpisodeReader:
         by_topic = self.suite.by_topic()
         self.samples = samples = {s.topic: StreamSamples(s, self.scratch)
                                   for s in self.suite.streams}
-        self.tf_batches = {s.topic: {} for s in self.suite.streams
-                           if s.modality == Modality.TRANSFORM and not s.latched}
+        self.tf_series = {s.topic: TfSeries() for s in self.suite.streams
+                          if s.modality == Modality.TRANSFORM and not s.latched}
         self.decode_s = 0.0
         unknown: set[str] = set()
         try:
@@ -219,12 +217,8 @@ class EpisodeReader:
             if modality == Modality.CAMERA_INFO:
                 entry.kept.append(bytes(raw))
             elif modality == Modality.TRANSFORM:
-                batches = self.tf_batches.get(entry.stream.topic)
-                if batches is not None:
-                    arrays = self._tf_decoder.decode(raw)
-                    stamp_rows, value_rows = batches.setdefault(arrays.edges, ([], []))
-                    stamp_rows.append(arrays.stamps)
-                    value_rows.append(arrays.values)
+                if not entry.stream.latched:
+                    self.tf_series[entry.stream.topic].add(raw)
             elif modality in LARGE:
                 entry.note_frame_id(_frame_id_or_none(raw))
             elif modality != Modality.DESCRIPTION:
@@ -294,7 +288,7 @@ class EpisodeReader:
             found = ((i, entry.kept[i]) for i in sorted(wanted) if 0 <= i < len(entry.kept))
         elif isinstance(wanted, (set, frozenset)) and entry is not None and wanted and \
                 len(wanted) * SPARSE_READ_FRACTION < len(entry.receive_ns):
-            found = self._read_sparse(topic, sorted(wanted), entry)
+            found = ((i, raw) for _, i, raw in self._read_windows({topic: wanted}))
         else:
             found = self._read_in_order(topic, wanted)
         for index, raw in found:
@@ -340,54 +334,50 @@ class EpisodeReader:
                     ) -> dict[str, dict[int, ImageArray | PointCloudArray]]:
         """A few messages of several large streams, decoded, by topic and bag-order index.
 
-        Wanted messages logged close together (a LiDAR scan and the images paired with
-        it) are read in one window of log time, so the chunk holding them is
-        decompressed once for all of them rather than once per message.
-
         Raises:
             BagError: As ``scan``.
 
         """
-        targets = []        # (log time, topic, index)
-        for topic, indices in wanted.items():
-            log_ns = self.samples[topic].arrays()[1]
-            targets += [(int(log_ns[i]), topic, int(i)) for i in indices
-                        if 0 <= i < len(log_ns)]
-        targets.sort()
+        types = self.suite.by_topic()
         out: dict[str, dict[int, Any]] = {topic: {} for topic in wanted}
+        for topic, index, raw in self._read_windows(wanted):
+            try:
+                out[topic][index] = decode(raw, types[topic].msgtype)
+            except DecodeError as err:
+                raise BagError(f'{self.path}: topic {topic}: {err}') from err
+        return out
+
+    def _read_windows(self, wanted: dict[str, set[int]]) -> Iterator[tuple[str, int, bytes]]:
+        """(topic, index, raw) of the wanted messages, by log time (kept by pass 1).
+
+        Wanted messages logged less than ``SPARSE_WINDOW_NS`` apart (a LiDAR scan and the
+        images paired with it) come from one read of that window of log time, so the
+        chunk holding them is decompressed once for all of them.
+        """
+        log_times = {topic: self.samples[topic].arrays()[1] for topic in wanted}
+        targets = sorted((int(log_times[topic][i]), topic, int(i))
+                         for topic, indices in wanted.items() for i in indices
+                         if 0 <= i < len(log_times[topic]))
         start = 0
         while start < len(targets):
             stop = start + 1
             while stop < len(targets) and \
                     targets[stop][0] - targets[stop - 1][0] <= SPARSE_WINDOW_NS:
                 stop += 1
-            group = targets[start:stop]
-            self._read_window(group, out)
+            window = targets[start:stop]
+            found = {(topic, index) for _, topic, index in window}
+            # A message's index: the first of its topic logged at the same nanosecond
+            # (all of them are inside the window) plus those of them seen before it.
+            seen: dict[tuple[str, int], int] = {}
+            for conn, log_ns, raw in self._messages({t for _, t, _ in window},
+                                                    window[0][0], window[-1][0] + 1):
+                ordinal = seen.get((conn.topic, log_ns), 0)
+                seen[(conn.topic, log_ns)] = ordinal + 1
+                index = ordinal + int(np.searchsorted(log_times[conn.topic], log_ns,
+                                                      side='left'))
+                if (conn.topic, index) in found:
+                    yield conn.topic, index, raw
             start = stop
-        return out
-
-    def _read_window(self, group: list[tuple[int, str, int]],
-                     out: dict[str, dict[int, Any]]) -> None:
-        """Decode the messages of ``group`` (sorted by log time) from one window read."""
-        first_ns, last_ns = group[0][0], group[-1][0]
-        topics = {topic for _, topic, _ in group}
-        wanted = {(topic, index) for _, topic, index in group}
-        # A message's index: its topic's first message logged at the same nanosecond
-        # (every one of them is inside the window) plus the ones seen since.
-        seen: dict[tuple[str, int], int] = {}
-        types = self.suite.by_topic()
-        for conn, log_ns, raw in self._messages(topics, first_ns, last_ns + 1):
-            topic = conn.topic
-            ordinal = seen.get((topic, log_ns), 0)
-            seen[(topic, log_ns)] = ordinal + 1
-            index = int(np.searchsorted(self.samples[topic].arrays()[1], log_ns,
-                                        side='left')) + ordinal
-            if (topic, index) not in wanted:
-                continue
-            try:
-                out[topic][index] = decode(raw, types[topic].msgtype)
-            except DecodeError as err:
-                raise BagError(f'{self.path}: topic {topic}: {err}') from err
 
     def _read_in_order(self, topic: str, wanted: set[int]) -> Iterator[tuple[int, bytes]]:
         last = max(wanted) if isinstance(wanted, (set, frozenset)) and wanted else None
@@ -396,18 +386,3 @@ class EpisodeReader:
                 yield index, raw
             if last is not None and index >= last:
                 return
-
-    def _read_sparse(self, topic: str, wanted: list[int], entry: StreamSamples
-                     ) -> Iterator[tuple[int, bytes]]:
-        """The wanted messages by log time (pass 1 kept each message's log time)."""
-        log_ns = entry.arrays()[1]
-        for index in wanted:
-            if not 0 <= index < len(log_ns):
-                continue
-            t = int(log_ns[index])
-            # Messages of this topic logged at the same nanosecond keep their bag order.
-            nth = index - int(np.searchsorted(log_ns, t, side='left'))
-            for k, (_, _, raw) in enumerate(self._messages({topic}, t, t + 1)):
-                if k == nth:
-                    yield index, raw
-                    break

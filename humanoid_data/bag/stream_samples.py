@@ -47,17 +47,18 @@ class StreamSamples:
     #: ``header.frame_id`` of a large stream's messages when pass 1 found one and the
     #: same in all of them (None: unknown or changing, read the message itself).
     frame_id: str | None = None
-    _frame_ids_vary: bool = False
     _file: IO[bytes] | None = None
 
     def note_frame_id(self, frame_id: str | None) -> None:
-        """Pass 1 saw a message with ``frame_id`` (None: one it could not read)."""
-        if self._frame_ids_vary:
-            return
-        if frame_id is not None and self.frame_id is None and len(self.header_ns) <= 1:
+        """Pass 1 saw the latest message, with ``frame_id`` (None: it could not read it).
+
+        The first message sets ``frame_id``; one that differs clears it for good (no
+        later message equals None but an unreadable one, which keeps it cleared).
+        """
+        if len(self.receive_ns) <= 1:
             self.frame_id = frame_id
         elif frame_id != self.frame_id:
-            self.frame_id, self._frame_ids_vary = None, True
+            self.frame_id = None
 
     def append_value(self, value: np.ndarray) -> None:
         """Add one sample's values (every sample of a stream has the same width).

@@ -130,6 +130,32 @@ class TfDecoder:
         return TfArrays(layout.edges, stamps, values)
 
 
+class TfSeries:
+    """A /tf topic's messages decoded one by one, grouped by the edges each one holds.
+
+    ``by_edges`` maps a message's (parent, child) edges to its stamp rows and value rows,
+    so a buffer takes each group with one array call per edge.
+    """
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self.decoder = TfDecoder()
+        self.by_edges: dict[tuple[tuple[str, str], ...],
+                            tuple[list[np.ndarray], list[np.ndarray]]] = {}
+
+    def add(self, raw: bytes | memoryview) -> None:
+        """Decode and keep one message.
+
+        Raises:
+            DecodeError: The bytes are not a well-formed TFMessage.
+
+        """
+        arrays = self.decoder.decode(raw)
+        stamp_rows, value_rows = self.by_edges.setdefault(arrays.edges, ([], []))
+        stamp_rows.append(arrays.stamps)
+        value_rows.append(arrays.values)
+
+
 def _slow(raw: bytes) -> TfArrays:
     try:
         msg: Any = typestore_for().deserialize_cdr(raw, MSGTYPE)

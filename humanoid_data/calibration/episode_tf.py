@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from humanoid_data.bag.stamps import string_payload
-from humanoid_data.bag.tf_cdr import TfDecoder
 from humanoid_data.core.config import Modality
 from humanoid_data.core.rigid import TransformError
 from humanoid_data.core.transforms import TransformBuffer
 from humanoid_data.core.urdf import Robot, UrdfError, parse_urdf
-from humanoid_data.errors import BagError, DecodeError
+from humanoid_data.errors import DecodeError
 
 if TYPE_CHECKING:
     from humanoid_data.bag.episode_reader import EpisodeReader
@@ -45,23 +44,11 @@ class EpisodeTransforms:
 
 
 def _add_dynamic(reader: EpisodeReader, topic: str, buffer: TransformBuffer) -> int:
-    """Add a /tf topic's samples, one array call per edge; returns the sample count.
+    """Add a /tf topic's samples (kept by pass 1), one array call per edge.
 
-    The samples come from the reader's pass 1 when it kept them, else from a read of
-    the topic.
+    Returns the sample count.
     """
-    batches = reader.tf_batches.get(topic)
-    if batches is None:
-        decoder = TfDecoder()
-        batches = {}
-        for _, _, raw in reader.messages_of(topic):
-            try:
-                arrays = decoder.decode(raw)
-            except DecodeError as err:
-                raise BagError(f'{reader.path}: topic {topic}: {err}') from err
-            stamp_rows, value_rows = batches.setdefault(arrays.edges, ([], []))
-            stamp_rows.append(arrays.stamps)
-            value_rows.append(arrays.values)
+    batches = reader.tf_series[topic].by_edges
     count = 0
     for edges, (stamp_list, value_list) in batches.items():
         if not edges:

@@ -23,7 +23,7 @@ def test_a_sample_of_messages_by_log_time_equals_the_same_from_a_full_pass(reade
     count = len(entry.receive_ns)
     wanted = {0, count // 3, count - 1}
     assert len(wanted) * SPARSE_READ_FRACTION < count      # the log-time path is taken
-    sparse = dict(reader._read_sparse(topic, sorted(wanted), entry))
+    sparse = {i: raw for _, i, raw in reader._read_windows({topic: wanted})}
     in_order = dict(reader._read_in_order(topic, set(range(count))))
     assert sorted(sparse) == sorted(wanted)
     assert all(bytes(sparse[i]) == bytes(in_order[i]) for i in wanted)
