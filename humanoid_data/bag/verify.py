@@ -10,6 +10,7 @@ read through as well, and the report says their content could not be verified.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import datetime as dt
 import io
 import struct
@@ -176,6 +177,53 @@ def _channels_in(data: bytes) -> dict[int, str]:
     return channels
 
 
+@dataclass
+class _Walk:
+    """What walking one file's data section found so far."""
+
+    path: Path
+    problems: list[ChunkProblem] = field(default_factory=list)
+    channels: dict[int, str] = field(default_factory=dict)
+    #: damaged chunks with their offsets and the channels their message indexes name
+    pending: list[tuple[Chunk, int, set[int]]] = field(default_factory=list)
+    chunks: int = 0
+    checksummed: int = 0
+    data_crc: int = zlib.crc32(MAGIC)
+
+    def take(self, record: RawRecord) -> None:
+        """Check one record of the data section before its DATA_END."""
+        self.data_crc = zlib.crc32(_RECORD.pack(record.opcode, len(record.body)),
+                                   self.data_crc)
+        self.data_crc = zlib.crc32(record.body, self.data_crc)
+        stream = ReadDataStream(io.BytesIO(record.body))
+        if record.opcode == Opcode.CHUNK:
+            chunk = Chunk.read(stream)
+            self.chunks += 1
+            self.checksummed += bool(chunk.uncompressed_crc)
+            data, reason = checked_chunk(chunk)
+            if reason:
+                self.pending.append((chunk, record.offset, set()))
+                self.problems.append(ChunkProblem(str(self.path), record.offset, (),
+                                                  chunk.message_start_time,
+                                                  chunk.message_end_time, reason))
+            else:
+                self.channels.update(_channels_in(data))
+        elif record.opcode == Opcode.CHANNEL:
+            channel = Channel.read(stream)
+            self.channels[channel.id] = channel.topic
+        elif record.opcode == Opcode.MESSAGE_INDEX and self.pending:
+            self.pending[-1][2].add(MessageIndex.read(stream).channel_id)
+
+    def data_end(self, record: RawRecord) -> None:
+        """Compare the data section's CRC with the one DATA_END stores."""
+        stored = DataEnd.read(ReadDataStream(io.BytesIO(record.body)))
+        if stored.data_section_crc and stored.data_section_crc != self.data_crc \
+                and not self.problems:
+            self.problems.append(ChunkProblem(
+                str(self.path), record.offset, (), None, None,
+                'data section checksum mismatch (some bytes outside the chunks were altered)'))
+
+
 def verify_file(path: Path) -> tuple[int, int, list[ChunkProblem], list[str]]:
     """(chunks, chunks with a CRC, problems, notes) of one MCAP file.
 
@@ -187,53 +235,25 @@ def verify_file(path: Path) -> tuple[int, int, list[ChunkProblem], list[str]]:
         f = path.open('rb')
     except OSError as err:
         raise BagError(f'{path}: cannot open: {err.strerror or err}') from err
-    problems: list[ChunkProblem] = []
     notes: list[str] = []
-    chunks = checksummed = 0
+    walk = _Walk(path)
+    problems = walk.problems
     with f:
         size = f.seek(0, io.SEEK_END)
         f.seek(0)
         if f.read(len(MAGIC)) != MAGIC:
             return 0, 0, [ChunkProblem(str(path), 0, (), None, None,
                                        'not an MCAP file (bad magic)')], notes
-        channels: dict[int, str] = {}
-        pending: list[tuple[Chunk, int, set[int]]] = []   # chunks and their indexed channels
-        data_crc = zlib.crc32(MAGIC)
         ended = False
         try:
             for record in read_records(f, size, len(MAGIC)):
                 if record.opcode == Opcode.DATA_END:
-                    stored = DataEnd.read(ReadDataStream(io.BytesIO(record.body)))
-                    if stored.data_section_crc and stored.data_section_crc != data_crc \
-                            and not problems:
-                        problems.append(ChunkProblem(
-                            str(path), record.offset, (), None, None,
-                            'data section checksum mismatch (some bytes outside the chunks '
-                            'were altered)'))
+                    walk.data_end(record)
                     ended = True
                     _check_summary(f, path, size, record.offset + _RECORD.size +
                                    len(record.body), problems)
                     break
-                data_crc = zlib.crc32(_RECORD.pack(record.opcode, len(record.body)), data_crc)
-                data_crc = zlib.crc32(record.body, data_crc)
-                stream = ReadDataStream(io.BytesIO(record.body))
-                if record.opcode == Opcode.CHUNK:
-                    chunk = Chunk.read(stream)
-                    chunks += 1
-                    checksummed += bool(chunk.uncompressed_crc)
-                    data, reason = checked_chunk(chunk)
-                    if reason:
-                        pending.append((chunk, record.offset, set()))
-                        problems.append(ChunkProblem(str(path), record.offset, (),
-                                                     chunk.message_start_time,
-                                                     chunk.message_end_time, reason))
-                    else:
-                        channels.update(_channels_in(data))
-                elif record.opcode == Opcode.CHANNEL:
-                    channel = Channel.read(stream)
-                    channels[channel.id] = channel.topic
-                elif record.opcode == Opcode.MESSAGE_INDEX and pending:
-                    pending[-1][2].add(MessageIndex.read(stream).channel_id)
+                walk.take(record)
         except TruncatedRecord as err:
             problems.append(ChunkProblem(str(path), err.offset, (), None, None,
                                          f'{err}: {UNFINISHED}, or a damaged length field'))
@@ -245,12 +265,12 @@ def verify_file(path: Path) -> tuple[int, int, list[ChunkProblem], list[str]]:
         if not ended:
             problems.append(ChunkProblem(str(path), size, (), None, None,
                                          f'the file ends before its index: {UNFINISHED}'))
-        channels = {**_summary_channels(f), **channels}
-    named = _name_topics(problems, pending, channels)
-    if chunks and not checksummed:
+        channels = {**_summary_channels(f), **walk.channels}
+    named = _name_topics(problems, walk.pending, channels)
+    if walk.chunks and not walk.checksummed:
         notes.append(f'{path.name}: no chunk checksums (written by a recorder that does '
                      'not store them): content not verified')
-    return chunks, checksummed, named, notes
+    return walk.chunks, walk.checksummed, named, notes
 
 
 def _reason(err: BaseException) -> str:
