@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-from rosbags.rosbag2 import Reader
 
+from humanoid_data.bag.any_bag import bag_bytes, open_bag
+from humanoid_data.bag.given_labels import GivenLabels
 from humanoid_data.bag.decode import (
     ImageArray, ImuSample, JointArrays, PointCloudArray, WrenchSample, decode)
-from humanoid_data.bag.metadata import EpisodeMeta, check_bag_metadata, read_episode_yaml
+from humanoid_data.bag.metadata import (
+    ANY_STORAGE, EpisodeMeta, check_bag_metadata, read_episode_yaml)
 from humanoid_data.bag.stamps import header_frame_id, header_stamp_ns, string_payload
 from humanoid_data.bag.stream_samples import StreamSamples
 from humanoid_data.bag.tf_cdr import TfSeries
@@ -62,19 +64,28 @@ def _frame_id_or_none(raw: bytes) -> str | None:
         return None
 
 
-def find_suite(episode_dir: Path, fallback: SuiteConfig | None = None) -> SuiteConfig:
+def find_suite(episode_dir: Path, fallback: SuiteConfig | None = None,
+               guess: bool = False) -> SuiteConfig:
     """The suite an episode was recorded with: ``<session>/suite.yaml``, else ``fallback``.
 
+    With ``guess``, a bag without either (one from another recorder) gets the suite
+    guessed from its own topics (``suite_guess``).
+
     Raises:
-        ConfigError: Neither exists.
+        ConfigError: Neither exists (and no guess was asked for, or no topic of the bag
+            is a stream the converter knows).
+        BagError: The bag cannot be read for the guess.
 
     """
     for candidate in (episode_dir.parent / 'suite.yaml', episode_dir.parent.parent / 'suite.yaml'):
         if candidate.is_file():
             return load_suite(candidate)
-    if fallback is None:
-        raise ConfigError(f'{episode_dir}: no suite.yaml in its session folder; pass --suite')
-    return fallback
+    if fallback is not None:
+        return fallback
+    if guess:
+        from humanoid_data.bag.suite_guess import guess_suite
+        return guess_suite(episode_dir).suite()
+    raise ConfigError(f'{episode_dir}: no suite.yaml in its session folder; pass --suite')
 
 
 def _reason(err: Exception) -> str:
@@ -87,12 +98,15 @@ class EpisodeReader:
     """One episode folder: its bag, ``episode.yaml`` and the suite it was recorded with."""
 
     def __init__(self, episode_dir: str | Path, suite: SuiteConfig | None = None,
-                 scratch: Path | None = None) -> None:
+                 scratch: Path | None = None, labels: GivenLabels | None = None) -> None:
         """Check the folder and load the episode's metadata.
 
-        ``scratch`` is where pass 1 keeps the small streams' values (system temp if None).
-        Without ``episode.yaml``, ``meta`` comes from the bag's episode events after
-        ``scan`` (``meta.present`` is False either way).
+        ``episode_dir`` is an episode folder, a rosbag2 folder or a bag file (.mcap,
+        .db3, ROS 1 .bag). Without ``suite`` or a ``suite.yaml`` in its session folder,
+        the suite is guessed from the bag (``suite_guessed``). ``scratch`` is where pass 1
+        keeps the small streams' values (system temp if None). Without ``episode.yaml``,
+        ``meta`` comes from the bag's episode events after ``scan`` (``meta.present`` is
+        False either way), with what they leave empty filled from ``labels``.
 
         Raises:
             BagError: No bag in the folder, or its ``metadata.yaml`` or ``episode.yaml``
@@ -101,20 +115,26 @@ class EpisodeReader:
 
         """
         self.path = Path(episode_dir)
-        check_bag_metadata(self.path)
+        if self.path.is_dir():      # a bag file (.mcap, .db3, ROS 1 .bag) has no metadata
+            check_bag_metadata(self.path, storages=ANY_STORAGE)
         self.meta: EpisodeMeta = read_episode_yaml(self.path) or EpisodeMeta(present=False)
-        self.suite = find_suite(self.path, suite)
+        self.suite_guessed = suite is None and not any(
+            (p / 'suite.yaml').is_file() for p in (self.path.parent, self.path.parent.parent))
+        self.suite = find_suite(self.path, suite, guess=True)
+        self.labels = labels
+        #: What was filled in from ``labels`` (and from where), for the episode's notes.
+        self.label_notes: list[str] = []
         self.scratch = scratch
         self.samples: dict[str, StreamSamples] = {}
         self.events: list[EventBase] = []
         self.malformed_events = 0
         self.unknown_topics: list[str] = []
-        self.bag_bytes = sum(p.stat().st_size for p in self.path.glob('*.mcap'))
+        self.bag_bytes = bag_bytes(self.path)
         #: Pass 1's samples of each moving-transform topic (/tf), so the transforms need
         #: no pass of their own (every chunk holds /tf).
         self.tf_series: dict[str, TfSeries] = {}
         self.decode_s = 0.0             # pass 1's time decoding the small streams
-        self._idle_reader: Reader | None = None
+        self._idle_reader: Any = None
 
     def _messages(self, topics: set[str] | None = None, start_ns: int | None = None,
                   stop_ns: int | None = None) -> Iterator[tuple[Any, int, bytes]]:
@@ -131,8 +151,7 @@ class EpisodeReader:
         self._idle_reader = None
         if reader is None:
             try:
-                reader = Reader(self.path)
-                reader.open()
+                reader = open_bag(self.path)
             except Exception as err:
                 raise BagError(f'{self.path}: cannot read bag: {_reason(err)}') from err
         topic = '?'
@@ -202,6 +221,8 @@ class EpisodeReader:
         self.unknown_topics = sorted(unknown)
         if not self.meta.present:
             self.meta = EpisodeMeta.from_bag_events(self.events)
+            if self.labels is not None:
+                self.meta, self.label_notes = self.labels.fill(self.meta)
         return samples
 
     def _sample(self, entry: StreamSamples, msgtype: str, log_ns: int, raw: bytes) -> None:

@@ -24,6 +24,8 @@ from humanoid_data.errors import BagError, ConfigError
 
 BAG_METADATA = 'metadata.yaml'
 EPISODE_YAML = 'episode.yaml'
+#: Storage plugins of the bags the converter reads (episode bags are always MCAP).
+ANY_STORAGE = ('mcap', 'sqlite3')
 #: rosbag2 metadata versions rosbags reads.
 BAG_VERSIONS = range(1, 10)
 INT64_MAX = 2 ** 63 - 1
@@ -143,8 +145,11 @@ class _Fields:
         return value
 
 
-def check_bag_metadata(folder: Path) -> list[str]:
+def check_bag_metadata(folder: Path, storages: tuple[str, ...] = ('mcap',)) -> list[str]:
     """Check ``metadata.yaml`` as far as rosbags relies on it; return the files it lists.
+
+    Episode bags are MCAP; the converter also takes ``ANY_STORAGE`` (another recorder's
+    SQLite3 bags).
 
     Raises:
         BagError: Missing, unreadable, or a key missing, of the wrong type or out of range
@@ -161,11 +166,16 @@ def check_bag_metadata(folder: Path) -> list[str]:
     top = _Fields(raw, where)
     info = top.mapping('rosbag2_bagfile_information')
     info.integer('version', required=True, low=BAG_VERSIONS.start, high=BAG_VERSIONS.stop - 1)
-    if info.text('storage_identifier', required=True) != 'mcap':
-        raise info.fail('storage_identifier', "'mcap' (episode bags are MCAP)")
+    storage = info.text('storage_identifier', required=True)
     files = info.items('relative_file_paths')
     if not files or not all(isinstance(f, str) and f for f in files):
-        raise info.fail('relative_file_paths', 'a list of MCAP file names')
+        raise info.fail('relative_file_paths', 'a list of bag file names')
+    # The files tell the storage (rosbags picks its reader by the identifier alone).
+    expected = 'sqlite3' if all(f.endswith('.db3') for f in files) else 'mcap'
+    if storage != expected or storage not in storages:
+        raise info.fail('storage_identifier', repr(expected) + (
+            ' (episode bags are MCAP)' if storages == ('mcap',) else
+            f' (its files are {"SQLite3" if expected == "sqlite3" else "MCAP"})'))
     missing = [f for f in files if not _is_file(folder / Path(f).name)]
     if missing:
         raise BagError(f'{where}: relative_file_paths lists {", ".join(missing)}, '

@@ -13,12 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from humanoid_data.cli.console import make_console
-from humanoid_data.dataset.batch import FORMATS, ConvertResult, convert
-from humanoid_data.dataset.sources import find_episodes
+from humanoid_data.bag.given_labels import GivenLabels, load_label_map, unmatched
+from humanoid_data.core.events import Outcome
+from humanoid_data.dataset.batch import FORMATS, GUESSED_CONFIG, ConvertResult, convert
+from humanoid_data.dataset.sources import describe_sources
 from humanoid_data.dataset.validate import validate
 from humanoid_data.errors import ConfigError
-from humanoid_data.resources import (
-    default_contact_config, default_dataset_config, default_taxonomy)
+from humanoid_data.resources import default_contact_config, default_taxonomy
 
 
 def _default(finder: Any, fallback: str) -> str:
@@ -28,10 +29,19 @@ def _default(finder: Any, fallback: str) -> str:
         return fallback
 
 
-def run_convert(sources: list[str], out: Path, fmt: str, *, config: Path, taxonomy: Path,
-                contact: Path, jobs: int, console: Console) -> ConvertResult:
+def run_convert(sources: list[str], out: Path, fmt: str, *, config: Path | None,
+                taxonomy: Path, contact: Path, jobs: int, console: Console,
+                ray: str | None = None, suite: Path | None = None,
+                labels: GivenLabels | None = None,
+                label_file: Path | None = None) -> ConvertResult:
     """Convert with a progress bar; print the summary table."""
-    total = len(find_episodes(sources))
+    found = describe_sources(sources)
+    total = len(found)
+    label_map = load_label_map(label_file) if label_file else None
+    if label_map:
+        for name in unmatched(label_map, [(s.path, s.folder) for s in found]):
+            console.print(f'[yellow]warning:[/] {label_file}: {name!r} names no bag of '
+                          'this run; its labels are not used')
     columns = (TextColumn(f'[bold]converting to {fmt}'), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn('{task.fields[last]}'))
     with Progress(*columns, console=console, transient=False) as progress:
@@ -40,7 +50,12 @@ def run_convert(sources: list[str], out: Path, fmt: str, *, config: Path, taxono
         def tick(episode: str, state: str) -> None:
             progress.update(bar, advance=1, last=f'{Path(episode).name}: {state}')
 
-        result = convert(sources, out, fmt, config, taxonomy, contact, jobs, tick)
+        result = convert(sources, out, fmt, config, taxonomy, contact, jobs, tick, ray=ray,
+                         suite_path=suite, labels=labels, label_map=label_map)
+    if config is None and result.config_path and result.config_path.name == GUESSED_CONFIG:
+        console.print(f'no --config: the dataset plan was guessed from the first bag and '
+                      f'written to {result.config_path} (humanoid-data suite-from-bag '
+                      'writes one to edit)')
     console.print(summary_table(result, f'{fmt} dataset in {out}'))
     console.print(f'{len(result.converted)} converted ({len(result.flagged)} flagged), '
                   f'{len(result.rejected)} rejected, {len(result.failed)} failed, '
@@ -75,9 +90,14 @@ def nothing_kept(result: ConvertResult) -> str:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    result = run_convert(args.sources, Path(args.out), args.format, config=Path(args.config),
+    labels = GivenLabels(args.task, args.instruction, args.outcome)
+    result = run_convert(args.sources, Path(args.out), args.format,
+                         config=Path(args.config) if args.config else None,
                          taxonomy=Path(args.taxonomy), contact=Path(args.contact),
-                         jobs=args.jobs, console=Console())
+                         jobs=args.jobs, console=Console(), ray=args.ray,
+                         suite=Path(args.suite) if args.suite else None,
+                         labels=labels if labels else None,
+                         label_file=Path(args.labels) if args.labels else None)
     why = nothing_kept(result)
     if why:
         print(f'error: {why}', file=sys.stderr)
@@ -96,20 +116,35 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 def add_parsers(verbs: Any) -> None:
     """Register ``convert`` and ``validate``."""
-    parser = verbs.add_parser('convert', help='episode bags -> LeRobot v3 or HDF5 dataset')
+    parser = verbs.add_parser('convert', help='bags -> LeRobot v3 or HDF5 dataset')
     parser.add_argument('sources', nargs='+', metavar='SRC',
-                        help='episode folders, session folders or folders of sessions')
+                        help='episode, session or rosbag2 folders, folders of them, or bag '
+                             'files (.mcap, .db3, ROS 1 .bag)')
     parser.add_argument('--out', required=True, help='dataset folder')
     parser.add_argument('--format', choices=FORMATS, default='lerobot')
-    parser.add_argument('--config', default=_default(default_dataset_config,
-                                                     'config/dataset.yaml'),
-                        help='dataset.yaml')
+    parser.add_argument('--config', default=None,
+                        help='dataset.yaml (default: the recorder\'s config/dataset.yaml for '
+                             'its sessions, else one guessed from the first bag)')
+    parser.add_argument('--suite', default=None, metavar='FILE',
+                        help='suite.yaml for bags without one (keys the bag can tell may be '
+                             'left out); default: guessed from each bag')
+    parser.add_argument('--task', default='', help='task of episodes whose bag names none')
+    parser.add_argument('--instruction', default='',
+                        help='language instruction of episodes whose bag names none')
+    parser.add_argument('--outcome', default='', choices=('', *[o.value for o in Outcome]),
+                        help='outcome of episodes whose bag names none')
+    parser.add_argument('--labels', default=None, metavar='FILE',
+                        help='YAML or CSV mapping each bag to task, instruction, outcome '
+                             '(docs/other_bags.md)')
     parser.add_argument('--taxonomy', default=_default(default_taxonomy, 'config/phases.yaml'))
     parser.add_argument('--contact', default=_default(default_contact_config,
                                                       'config/contact.yaml'),
                         help='contact.yaml for the offline re-detection')
     parser.add_argument('-j', '--jobs', type=int, default=min(4, os.cpu_count() or 1),
                         help='episodes converted in parallel')
+    parser.add_argument('--ray', nargs='?', const='', default=None, metavar='ADDRESS',
+                        help='one task per episode on a Ray cluster at ADDRESS (host:port '
+                             'or auto); without ADDRESS a local one (docs/cluster.md)')
     parser.set_defaults(run=_run_convert)
     check = verbs.add_parser('validate', help='check a converted dataset')
     check.add_argument('dataset', help='LeRobot dataset folder, or HDF5 file / folder')

@@ -1,7 +1,7 @@
 """``humanoid-data``: one command with verbs.
 
-demo, record, sim, teleop, inspect, repair, convert, validate, merge, prelabel,
-adjudicate, assign, qa, review and calib.
+demo, record, sim, teleop, inspect, repair, convert, validate, suite-from-bag, merge,
+prelabel, adjudicate, assign, qa, review and calib.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Sequence
 
 from humanoid_data import __version__
 from humanoid_data.cli import (
-    calib, convert, demo, inspect, labels, merge, record, repair, review, teleop)
+    bag_suite, calib, convert, demo, inspect, labels, merge, record, repair, review, teleop)
 from humanoid_data.errors import HumanoidDataError
 
 
@@ -23,8 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         description='Record teleoperated humanoid demonstrations and turn them into data.')
     parser.add_argument('--version', action='version', version=f'humanoid_data {__version__}')
     verbs = parser.add_subparsers(dest='verb', required=True, metavar='VERB')
-    for module in (demo, record, teleop, inspect, repair, convert, merge, labels, review,
-                   calib):
+    for module in (demo, record, teleop, inspect, repair, convert, bag_suite, merge, labels,
+                   review, calib):
         module.add_parsers(verbs)
     return parser
 

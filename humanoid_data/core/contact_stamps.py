@@ -95,7 +95,12 @@ def ramp_bend(x: np.ndarray, y: np.ndarray, noise: float = 0.0,
     noise = max(noise, best / max(n - 3, 1), 1e-12 * float(np.sum(y * y)), 1e-300)
     weight = np.where(rising, np.exp(-(sse - best) / (2 * noise)) * width / cells, 0.0)
     cumulative = np.cumsum(weight.ravel())
-    return float(tau.ravel()[np.searchsorted(cumulative, cumulative[-1] / 2)])
+    if not np.isfinite(cumulative[-1]) or cumulative[-1] <= 0:
+        # The weights under- or overflowed (a ramp far steeper than the noise): the best
+        # fit's bend is the answer.
+        return float(tau.ravel()[np.flatnonzero(rising.ravel() & (sse.ravel() == best))[0]])
+    index = min(int(np.searchsorted(cumulative, cumulative[-1] / 2)), cumulative.size - 1)
+    return float(tau.ravel()[index])
 
 
 def _slack(x: np.ndarray) -> float:

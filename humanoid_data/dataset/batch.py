@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from humanoid_data.bag.any_bag import bag_bytes
 from humanoid_data.bag.episode_state import require_finished
+from humanoid_data.bag.given_labels import GivenLabels, labels_for
+from humanoid_data.bag.suite_guess import dataset_yaml, fill_suite, guess_suite
+from humanoid_data.core.config import SuiteConfig, load_suite
 from humanoid_data.bag.metadata import read_episode_yaml
 from humanoid_data.core.contact_config import load_contact_config
 from humanoid_data.core.phases import load_taxonomy
@@ -32,8 +36,11 @@ from humanoid_data.dataset.config import DatasetConfig, load_dataset_config
 from humanoid_data.dataset.sources import EpisodeSource, describe_sources, discarded_under
 from humanoid_data.dataset.staging import SUMMARY, episode_key, stage_episode
 from humanoid_data.errors import BagError, ConfigError, HumanoidDataError
+from humanoid_data.resources import default_dataset_config
 
 FORMATS = ('lerobot', 'hdf5')
+#: The dataset plan guessed for a run given none, under ``OUT/.staging/``.
+GUESSED_CONFIG = 'dataset.guessed.yaml'
 # With -j N >= 2 every episode is staged in a fresh process (forked from a fork server
 # that imported the converter once): video encoders and HDF5 leave native memory that
 # glibc keeps (one demo episode converted ten times in one process: RSS 502 MB after the
@@ -61,19 +68,56 @@ class ConvertResult:
     resumed: list[str] = field(default_factory=list)
     sources: dict[str, EpisodeSource] = field(default_factory=dict)
     output: Path | None = None
+    config_path: Path | None = None      # the dataset plan used (maybe a guessed one)
+
+
+def _dataset_config_path(first: Path, suite_path: Path | None, out: Path) -> Path:
+    """The dataset plan of a run given none.
+
+    The default one for the recorder's sessions (a suite.yaml beside the first episode),
+    else one guessed from the first bag's suite, written to ``out/.staging/``.
+    """
+    session_suite = any((p / 'suite.yaml').is_file() for p in (first.parent, first.parent.parent))
+    if session_suite and suite_path is None:
+        return default_dataset_config()
+    guess = guess_suite(first)
+    suite = suite_for(suite_path, first) if suite_path else guess.suite()
+    path = out / '.staging' / GUESSED_CONFIG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dataset_yaml(suite, guess.receive_of(suite), first), encoding='utf-8')
+    return path
 
 
 def _stage_one(episode: str, staging: str, path: str, source_id: str, name: str,
-               config_path: str, taxonomy_path: str, contact_path: str,
-               fmt: str) -> dict[str, Any]:
+               labels: str, config_path: str, taxonomy_path: str, contact_path: str,
+               fmt: str, suite_path: str = '') -> dict[str, Any]:
     """Stage one episode (here with -j 1, else in the episode's own process)."""
     config = load_dataset_config(config_path)
     try:
-        return stage_episode(EpisodeSource(Path(episode), path, source_id, name),
+        suite = suite_for(Path(suite_path), Path(episode)) if suite_path else None
+        return stage_episode(EpisodeSource(Path(episode), path, source_id, name, labels),
                              Path(staging), config, load_taxonomy(taxonomy_path),
-                             load_contact_config(contact_path), fmt)
+                             load_contact_config(contact_path), fmt, suite,
+                             GivenLabels.from_json(labels))
     finally:
         _release_memory()
+
+
+def suite_for(suite_path: Path, bag: Path) -> SuiteConfig:
+    """The suite a ``--suite`` file gives for ``bag``: the file, completed from the bag.
+
+    A complete file is used as it is; one that leaves out what the bag can tell
+    (rates, sizes, types, robot, joints) is completed from the bag's own topics.
+
+    Raises:
+        ConfigError: The file is not a valid suite even when completed (naming it).
+        BagError: The bag cannot be read to complete it.
+
+    """
+    try:
+        return load_suite(suite_path)
+    except ConfigError:
+        return fill_suite(suite_path, guess_suite(bag))
 
 
 def _release_memory() -> None:
@@ -103,15 +147,23 @@ def _outcome(episode: str, run: Callable[[], dict[str, Any]]) -> Outcome:
                           'please report it)')
 
 
+def stage_outcome(episode: str, staging: str, *args: str) -> Outcome:
+    """Stage one episode and return its outcome: what a worker of any engine runs.
+
+    ``args`` are ``worker_args`` then the run's own arguments, all plain strings.
+    """
+    return _outcome(episode, lambda: _stage_one(episode, staging, *args))
+
+
 def _worker(send: Any, episode: str, staging: str, *args: str) -> None:
     """Body of an episode's process: stage it, send the outcome back."""
-    send.send(_outcome(episode, lambda: _stage_one(episode, staging, *args)))
+    send.send(stage_outcome(episode, staging, *args))
     send.close()
 
 
-def _deadline_s(episode: Path) -> float:
+def deadline_s(episode: Path) -> float:
     """How long an episode's process may run before it counts as stuck."""
-    size_mb = sum(f.stat().st_size for f in episode.glob('*.mcap')) / 1e6
+    size_mb = bag_bytes(episode) / 1e6
     return DEADLINE_BASE_S + DEADLINE_S_PER_MB * size_mb
 
 
@@ -153,13 +205,13 @@ Todo = list[tuple[EpisodeSource, Path]]
 
 def _stage_here(source: EpisodeSource, stage: Path, args: tuple[str, ...]) -> dict[str, Any]:
     """Stage one episode in this process (``-j 1``)."""
-    episode, staging, path, source_id, name = _worker_args(source, stage)
-    return _stage_one(episode, staging, path, source_id, name, *args)
+    return _stage_one(*worker_args(source, stage), *args)
 
 
-def _worker_args(source: EpisodeSource, stage: Path) -> tuple[str, str, str, str, str]:
+def worker_args(source: EpisodeSource, stage: Path) -> tuple[str, str, str, str, str, str]:
     """An episode's own arguments of ``_stage_one``, as plain strings for a new process."""
-    return str(source.folder), str(stage), source.path, source.source_id, source.name
+    return (str(source.folder), str(stage), source.path, source.source_id, source.name,
+            source.labels)
 
 
 #: Modules a converting process needs, imported once by the fork server (about 2.5 s
@@ -200,11 +252,11 @@ def _in_processes(todo: Todo, jobs: int, args: tuple[str, ...]
                 source, stage, attempt = queue.pop(0)
                 receive, send = context.Pipe(duplex=False)
                 process = context.Process(target=_worker, daemon=True,
-                                          args=(send, *_worker_args(source, stage), *args))
+                                          args=(send, *worker_args(source, stage), *args))
                 process.start()
                 send.close()
                 running.append(_Run(process, receive, source, stage, attempt,
-                                    _deadline_s(source.folder)))
+                                    deadline_s(source.folder)))
             ready = multiprocessing.connection.wait([r.receive for r in running], timeout=1.0)
             for run in list(running):
                 finished, outcome = run.settle(ready)
@@ -223,40 +275,63 @@ def _in_processes(todo: Todo, jobs: int, args: tuple[str, ...]
             run.process.join()
 
 
-def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Path,
+def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Path | None,
             taxonomy_path: Path, contact_path: Path, jobs: int = 1,
-            on_progress: Callable[[str, str], None] = lambda episode, state: None
-            ) -> ConvertResult:
+            on_progress: Callable[[str, str], None] = lambda episode, state: None,
+            ray: str | None = None, *, suite_path: Path | None = None,
+            labels: GivenLabels | None = None,
+            label_map: dict[str, GivenLabels] | None = None) -> ConvertResult:
     """Convert every episode found under ``sources`` into ``out`` in format ``fmt``.
 
     An episode already staged from the same bag and settings is reused; an episode
     that fails (an unfinished recording, a damaged bag) is reported with its reason and
     the others still convert. When no episode is kept, no dataset is written.
 
+    ``ray`` runs one task per episode on a Ray cluster (its address; ``''`` starts a
+    local one) instead of ``jobs`` local processes. Bags without a suite.yaml use
+    ``suite_path`` (completed from each bag), else a suite guessed from the bag; without
+    ``config_path`` the dataset plan is the default one for the recorder's sessions, or
+    one guessed from the first bag's suite (written to ``guessed_config``). Episodes
+    without episode.yaml take their labels from ``label_map`` (by bag name), else from
+    ``labels``.
+
     Raises:
         ConfigError: Unknown format, bad config files, missing sources, or no episode
             folder under them.
+        BagError: The first bag cannot be read to guess the dataset plan.
 
     """
     if fmt not in FORMATS:
         raise ConfigError(f'unknown format {fmt!r}; choose one of {", ".join(FORMATS)}')
-    config = load_dataset_config(config_path)
+    if config_path is not None:
+        load_dataset_config(config_path)
     load_taxonomy(taxonomy_path)
     load_contact_config(contact_path)
     found = describe_sources(sources)
     if not found:
         skipped = discarded_under(sources)
-        raise ConfigError(f'{", ".join(map(str, sources))}: no episode to convert (no folder '
-                          'holding metadata.yaml or an .mcap file' +
+        raise ConfigError(f'{", ".join(map(str, sources))}: no episode to convert (no bag '
+                          'folder, episode folder or bag file' +
                           (f'; {skipped} discarded episodes skipped)' if skipped else ')'))
+    found = [s._replace(labels=(labels_for(s.path, s.folder, label_map or {}, labels)
+                                or GivenLabels()).to_json()) for s in found]
     out.mkdir(parents=True, exist_ok=True)
-    result = ConvertResult(sources={s.name: s for s in found})
+    if config_path is None:
+        config_path = _dataset_config_path(found[0].folder, suite_path, out)
+    config = load_dataset_config(config_path)
+    result = ConvertResult(sources={s.name: s for s in found}, config_path=config_path)
     staged: dict[str, tuple[Path, dict[str, Any]]] = {}
+    settings = settings_digest(taxonomy_path, contact_path, *([suite_path] if suite_path else []))
     todo = _plan(found, out / '.staging' / fmt, config, fmt, staged, result, on_progress,
-                 settings_digest(taxonomy_path, contact_path))
-    args = (str(config_path), str(taxonomy_path), str(contact_path), fmt)
-    if jobs <= 1:      # in this process, one after another (no deadline: for debugging)
-        outcomes: Iterator[tuple[EpisodeSource, Path, Outcome]] = (
+                 settings)
+    args = (str(config_path), str(taxonomy_path), str(contact_path), fmt,
+            str(suite_path or ''))
+    outcomes: Iterator[tuple[EpisodeSource, Path, Outcome]]
+    if ray is not None:
+        from humanoid_data.dataset.ray_runner import in_ray
+        outcomes = in_ray(todo, ray, args)
+    elif jobs <= 1:      # in this process, one after another (no deadline: for debugging)
+        outcomes = (
             (e, s, _outcome(str(e.folder), partial(_stage_here, e, s, args)))
             for e, s in todo)
     else:
@@ -314,8 +389,8 @@ def _plan(found: list[EpisodeSource], staging_root: Path, config: DatasetConfig,
             result.failed[source.name] = str(err)
             on_progress(str(episode), 'failed')
             continue
-        stage = staging_root / f'{episode.parent.name}__{episode.name}__' \
-                               f'{episode_key(episode, config, fmt, settings)}'
+        key = episode_key(episode, config, fmt, settings + source.labels)
+        stage = staging_root / f'{episode.parent.name}__{episode.name}__{key}'
         summary = _staged_summary(stage)
         if summary is not None:
             # The same bag found under another source argument: its path is the new one.

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from humanoid_data.bag.any_bag import episode_name
 from humanoid_data.bag.episode_reader import LARGE, EpisodeReader
+from humanoid_data.bag.given_labels import GivenLabels
 from humanoid_data.bag.stream_samples import StreamSamples
 from humanoid_data.bag.metadata import EpisodeMeta
 from humanoid_data.core.config import Modality, SuiteConfig
@@ -130,8 +132,11 @@ def _names(entry: StreamSamples) -> list[str]:
 
 def assemble(episode_dir: str | Path, config: DatasetConfig, taxonomy: Taxonomy,
              contact_config: ContactConfig, suite: SuiteConfig | None = None,
-             scratch: Path | None = None) -> EpisodeData:
+             scratch: Path | None = None, labels: GivenLabels | None = None) -> EpisodeData:
     """Read, align and label one episode (pass 1 keeps its values under ``scratch``).
+
+    ``suite`` stands in for a missing ``suite.yaml`` (without either the suite is guessed
+    from the bag); ``labels`` fill in what a bag without episode.yaml does not name.
 
     Raises:
         BagError: The bag cannot be read (truncated, corrupt), naming it.
@@ -139,7 +144,7 @@ def assemble(episode_dir: str | Path, config: DatasetConfig, taxonomy: Taxonomy,
         HumanoidDataError: ``scratch`` cannot take pass 1's values (full disk).
 
     """
-    reader = EpisodeReader(episode_dir, suite, scratch)
+    reader = EpisodeReader(episode_dir, suite, scratch, labels)
     config.check_against(reader.suite, str(reader.path))
     with CLOCK.timed('read'):
         reader.scan()
@@ -180,13 +185,17 @@ def _window(reader: EpisodeReader, config: DatasetConfig,
 def _build(reader: EpisodeReader, config: DatasetConfig, taxonomy: Taxonomy,
            contact_config: ContactConfig) -> EpisodeData:
     meta = reader.meta
-    notes: list[str] = []
+    notes: list[str] = [f'labels: {note}' for note in reader.label_notes]
+    if reader.suite_guessed:
+        notes.append('no suite.yaml: the suite was guessed from the bag\'s topics '
+                     '(humanoid-data suite-from-bag shows the guess)')
     by_name = {s.stream.name: s for s in reader.samples.values()}
     start_ns, stop_ns = _window(reader, config, by_name)
     instants = timeline(start_ns, stop_ns, config.fps) if stop_ns else np.empty(0, np.int64)
     task, instruction, definition = resolve_task(meta, taxonomy)
-    data = EpisodeData(reader, meta.episode_id or reader.path.name, reader.path.parent.name,
-                       meta, instants, task, instruction, meta.outcome, meta.failure_mode,
+    data = EpisodeData(reader, meta.episode_id or episode_name(reader.path),
+                       reader.path.parent.name, meta, instants, task, instruction,
+                       meta.outcome, meta.failure_mode,
                        notes=notes, window_ns=(start_ns, stop_ns))
     missing_required = np.zeros(len(instants), dtype=bool)
     residuals_ms: dict[str, np.ndarray] = {}

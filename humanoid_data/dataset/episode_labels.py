@@ -12,8 +12,12 @@ instruction, each when the set has them; the task stays the episode's.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+import numpy as np
 
 from humanoid_data.bag.episode_reader import EpisodeReader
 from humanoid_data.bag.metadata import EpisodeMeta
@@ -72,6 +76,38 @@ def flag_provenance(data: EpisodeData) -> None:
                           'are left empty')
 
 
+#: How late (after a newer stamp) a sample may be received and still be put in order.
+REORDER_NS = 1_000_000_000
+
+
+def in_stamp_order(blocks: Iterable[tuple[np.ndarray, np.ndarray]],
+                   window_ns: int = REORDER_NS) -> Iterator[tuple[int, Any]]:
+    """(stamp, value) of a stream's samples by stamp, though received out of stamp order.
+
+    Bags store messages by receive time; a transport's jitter can deliver a sample
+    after a newer one. Samples wait in a heap until ``window_ns`` of newer stamps have
+    passed; one received later still, older than a sample already given out, is left
+    out (the detectors need stamps in order).
+    """
+    heap: list[tuple[int, int, np.ndarray]] = []
+    newest: int | None = None
+    given = -2 ** 63
+    order = itertools.count()
+    for stamps, values in blocks:
+        for stamp, value in zip(stamps.tolist(), values):
+            if stamp < given:
+                continue
+            heapq.heappush(heap, (stamp, next(order), value))
+            newest = stamp if newest is None else max(newest, stamp)
+            while heap[0][0] < newest - window_ns:
+                first = heapq.heappop(heap)
+                given = first[0]
+                yield first[0], first[2]
+    while heap:
+        first = heapq.heappop(heap)
+        yield first[0], first[2]
+
+
 def offline_contacts(reader: EpisodeReader, config: ContactConfig,
                      end_ns: int) -> list[Interval]:
     """Contacts re-detected from the bag's wrench and tactile streams (after ``scan``)."""
@@ -82,11 +118,9 @@ def offline_contacts(reader: EpisodeReader, config: ContactConfig,
             continue
         detector = make_detector(stream, config)
         shape = (stream.height or 4, stream.width or 4)
-        for stamps, values in entry.blocks():
-            for stamp, value in zip(stamps.tolist(), values):
-                sample = value[:3] if stream.modality == Modality.WRENCH else \
-                    value.reshape(shape)
-                changes.extend(detector.update(stamp, sample))
+        for stamp, value in in_stamp_order(entry.blocks()):
+            sample = value[:3] if stream.modality == Modality.WRENCH else value.reshape(shape)
+            changes.extend(detector.update(stamp, sample))
         changes.extend(detector.close())
     return intervals_from_events((c.to_event(source=Source.AUTO) for c in changes), end_ns=end_ns)
 

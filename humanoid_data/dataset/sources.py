@@ -1,10 +1,14 @@
-"""The episode folders a conversion reads: found, identified, checked before use.
+"""The episodes a conversion reads: found, identified, checked before use.
 
-Every folder that looks like an episode (``metadata.yaml`` or an MCAP file) is found, so
-one whose recorder died before writing the metadata is reported rather than invisible.
-Each gets a source id that stays with its rows (``episode_uuid`` from episode.yaml, or a
-hash of the bag's own bytes), its path relative to the source argument, and a name in the
-run's report that no other episode shares.
+An episode is a bag: an episode folder of the recorder, a rosbag2 folder of another
+recorder (MCAP or SQLite3), or one bag file (``.mcap``, ``.db3``, ROS 1 ``.bag``). Every
+folder that looks like an episode (``metadata.yaml``, or MCAP files beside
+``episode.yaml`` or named after the folder) is found, so one whose recorder died before
+writing the metadata is reported rather than invisible; other bag files in a folder
+are episodes of their own. Each gets a source id that stays with its rows
+(``episode_uuid`` from episode.yaml, or a hash of the bag's own bytes), its path
+relative to the source argument, and a name in the run's report that no other episode
+shares.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
-from humanoid_data.bag.metadata import BAG_METADATA, check_bag_metadata, read_episode_yaml
+from humanoid_data.bag.any_bag import BAG_FILE_SUFFIXES, describe, is_bag_file
+from humanoid_data.bag.metadata import (
+    ANY_STORAGE, BAG_METADATA, EPISODE_YAML, check_bag_metadata, read_episode_yaml)
 from humanoid_data.bag.verify import verify_bag
 from humanoid_data.errors import BagError, ConfigError
 
@@ -31,19 +37,40 @@ class EpisodeSource(NamedTuple):
     path: str           # relative to the source argument it was found under
     source_id: str      # episode_uuid, or 16 hex of the bag's hash
     name: str           # session/episode, unique in the run
+    labels: str = ''    # GivenLabels as JSON: what to fill in where the bag names nothing
 
 
 def _looks_like_episode(folder: Path) -> bool:
-    return (folder / BAG_METADATA).is_file() or any(folder.glob('*.mcap'))
+    """Whether ``folder`` is one bag (else its bag files are bags of their own).
+
+    It is with ``metadata.yaml``, or with MCAP files beside ``episode.yaml`` or named
+    after the folder as rosbag2 and the recorder name them (metadata never written).
+    """
+    mcaps = list(folder.glob('*.mcap'))
+    return (folder / BAG_METADATA).is_file() or bool(mcaps) and (
+        (folder / EPISODE_YAML).is_file() or any(m.name.startswith(folder.name) for m in mcaps))
+
+
+def _episodes_in(folder: Path) -> list[Path]:
+    """The episode ``folder`` is, or the loose bag files it holds."""
+    if _looks_like_episode(folder):
+        return [folder]
+    return sorted(p for p in folder.iterdir() if is_bag_file(p))
 
 
 def _found_under(source: Path) -> list[Path]:
-    if _looks_like_episode(source):
+    if source.is_file():
+        if not is_bag_file(source):
+            raise ConfigError(f'{source}: not a bag (a bag file ends in '
+                              f'{", ".join(BAG_FILE_SUFFIXES)}, else give its folder)')
         return [source]
-    candidates = {p.parent for p in source.rglob(BAG_METADATA)}
-    candidates |= {p.parent for p in source.rglob('*.mcap')}
-    # Hidden folders hold an episode's kept original or a repair in progress, not episodes.
-    return [c for c in candidates if DISCARDED not in c.relative_to(source).parts
+    folders = {source} | {p.parent for suffix in BAG_FILE_SUFFIXES + (BAG_METADATA,)
+                          for p in source.rglob(f'*{suffix}')}
+    # A rosbag2 folder's files are its own, not episodes; hidden folders hold an
+    # episode's kept original or a repair in progress.
+    bags = {f for f in folders if (f / BAG_METADATA).is_file()}
+    found = [e for f in folders if not (bags & set(f.parents)) for e in _episodes_in(f)]
+    return [c for c in found if DISCARDED not in c.relative_to(source).parts
             and not any(part.startswith('.') for part in c.relative_to(source).parts)]
 
 
@@ -109,7 +136,9 @@ def source_id(folder: Path) -> str:
         digest.update((folder / BAG_METADATA).read_bytes())
     except OSError:
         digest.update(b'no metadata')
-    for mcap in sorted(folder.glob('*.mcap')):
+    files = [folder] if folder.is_file() else [
+        p for p in folder.iterdir() if p.suffix in BAG_FILE_SUFFIXES]
+    for mcap in sorted(files):
         try:
             with mcap.open('rb') as f:
                 digest.update(f'{mcap.name}:{mcap.stat().st_size}:'.encode())
@@ -123,7 +152,7 @@ def verify_source(folder: Path, shown: int = 2) -> tuple[str, list[str]]:
     """Check the bag's checksums; return ``ok`` or ``no checksums``, and the notes.
 
     Only the MCAP files ``metadata.yaml`` lists are the bag (another file beside them is
-    not read by the conversion either).
+    not read by the conversion either). SQLite3 and ROS 1 bags carry no checksums.
 
     Raises:
         BagError: ``metadata.yaml`` is damaged, or a chunk or index does not match its
@@ -131,7 +160,13 @@ def verify_source(folder: Path, shown: int = 2) -> tuple[str, list[str]]:
             range (the first ``shown`` problems).
 
     """
-    reports = [verify_bag(folder / name) for name in check_bag_metadata(folder)]
+    files = [folder] if folder.is_file() else [
+        folder / name for name in check_bag_metadata(folder, storages=ANY_STORAGE)]
+    unverifiable = [f for f in files if f.suffix != '.mcap']
+    if unverifiable:
+        return NOT_VERIFIED, [f'{describe(folder)} ({unverifiable[0].suffix} storage): no '
+                              'checksums to verify']
+    reports = [verify_bag(path) for path in files]
     problems = [p for r in reports for p in r.problems]
     if problems:
         more = len(problems) - shown

@@ -36,9 +36,11 @@ from typing import Any
 import numpy as np
 
 from humanoid_data import __version__
+from humanoid_data.bag.any_bag import episode_name
 from humanoid_data.bag.decode import ImageArray
 from humanoid_data.bag.metadata import read_episode_yaml
-from humanoid_data.core.config import Modality
+from humanoid_data.bag.given_labels import GivenLabels
+from humanoid_data.core.config import Modality, SuiteConfig
 from humanoid_data.core.contact_config import ContactConfig
 from humanoid_data.core.events import encode_event
 from humanoid_data.core.phases import Taxonomy
@@ -78,7 +80,7 @@ def _label_id(episode_dir: Path) -> str:
         meta = read_episode_yaml(episode_dir)
     except BagError:
         meta = None
-    return (meta.episode_id if meta else '') or episode_dir.name
+    return (meta.episode_id if meta else '') or episode_name(episode_dir)
 
 
 def episode_key(episode_dir: Path, config: DatasetConfig, fmt: str,
@@ -92,7 +94,8 @@ def episode_key(episode_dir: Path, config: DatasetConfig, fmt: str,
     """
     h = hashlib.sha256(f'{fmt}/{config.digest}/{__version__}/{STAGE_LAYOUT}/{settings}/'
                        f'{episode_dir.resolve()}'.encode())
-    files = [p for p in sorted(episode_dir.iterdir()) if p.is_file()]
+    files = [episode_dir] if episode_dir.is_file() else [
+        p for p in sorted(episode_dir.iterdir()) if p.is_file()]
     for path in files + label_files(episode_dir.parent, _label_id(episode_dir)):
         stat = path.stat()
         h.update(f'{path.parent.name}/{path.name}:{stat.st_size}:{stat.st_mtime_ns}'.encode())
@@ -252,9 +255,12 @@ def packet_times(path: Path) -> list[float]:
 
 
 def stage_episode(source: EpisodeSource, staging: Path, config: DatasetConfig,
-                  taxonomy: Taxonomy, contact_config: ContactConfig,
-                  fmt: str) -> dict[str, Any]:
+                  taxonomy: Taxonomy, contact_config: ContactConfig, fmt: str,
+                  suite: SuiteConfig | None = None,
+                  labels: GivenLabels | None = None) -> dict[str, Any]:
     """Check one episode's bag, convert it into ``staging`` (created), return its summary.
+
+    ``suite`` and ``labels`` as in ``assemble``.
 
     Raises:
         BagError: The bag fails its checksums, or cannot be read (naming the file).
@@ -266,7 +272,7 @@ def stage_episode(source: EpisodeSource, staging: Path, config: DatasetConfig,
     CLOCK.reset()
     with CLOCK.timed('verify'):
         verified, verify_notes = verify_source(episode_dir)
-    data = assemble(episode_dir, config, taxonomy, contact_config, scratch=staging)
+    data = assemble(episode_dir, config, taxonomy, contact_config, suite, staging, labels)
     meta = data.meta
     summary: dict[str, Any] = {
         'source': str(episode_dir), 'source_id': source.source_id,
