@@ -33,6 +33,7 @@ from humanoid_data.bag.any_bag import describe, episode_name, is_latched, open_b
 from humanoid_data.bag.decode import (
     CameraModel, ImageArray, JointArrays, PointCloudArray, decode)
 from humanoid_data.bag.stamps import header_stamp_ns, string_payload
+from humanoid_data.bag.tf_cdr import TfDecoder
 from humanoid_data.core.config import (
     HEADERLESS_TYPES, IMAGE_ENCODINGS, MODALITY_TYPES, STAMP_OFFSETS, Modality, SuiteConfig,
     parse_suite)
@@ -54,6 +55,8 @@ DEPTH_ENCODINGS = ('16UC1', '32FC1', 'mono16')
 GENERIC_WORDS = {'image_raw', 'image_rect', 'image_rect_raw', 'image_color',
                  'image_rect_color', 'image', 'compressed', 'raw', 'data', 'points',
                  'cloud', 'states', 'state', 'msg'}
+#: Transform edges noted per topic (a /tf of a whole robot has a few hundred).
+MAX_EDGES = 10_000
 PREFIXES = {Modality.RGB: 'observation.images', Modality.DEPTH: 'observation.depth',
             Modality.WRENCH: 'observation.wrench', Modality.TACTILE: 'observation.tactile',
             Modality.IMU: 'observation.imu', Modality.LIDAR: 'observation.lidar'}
@@ -71,6 +74,7 @@ class _Topic:
     log_ns: list[int] = field(default_factory=list)
     first: Any = None           # the first message decoded (None: did not decode)
     first_raw: bytes = b''
+    edges: set[tuple[str, str]] = field(default_factory=set)   # TFMessage (parent, child)
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class SuiteGuess:
     guesses: list[Guess]
     skipped: list[tuple[str, str, str]]       # topic, type, why
     seconds: float                            # of the bag measured
+    base_frame: str = 'base_link'             # the robot's base among its transforms
 
     def suite(self) -> SuiteConfig:
         """The guessed suite, validated like a hand-written one.
@@ -141,7 +146,7 @@ def guess_suite(path: Path, window_s: float = WINDOW_S) -> SuiteGuess:
             guesses.append(guess)
     span = [t for s in topics.values() for t in s.log_ns]
     return SuiteGuess(path, _robot(topics), _joints(topics, guesses), guesses, skipped,
-                      (max(span) - min(span)) / 1e9 if span else 0.0)
+                      (max(span) - min(span)) / 1e9 if span else 0.0, _base_frame(topics))
 
 
 def _measure(path: Path, window_s: float) -> dict[str, _Topic]:
@@ -178,6 +183,11 @@ def _note(seen: _Topic, log_ns: int, raw: bytes) -> None:
     if seen.msgtype not in HEADERLESS_TYPES and len(seen.header_ns) < len(seen.log_ns):
         try:
             seen.header_ns.append(header_stamp_ns(raw, STAMP_OFFSETS.get(seen.msgtype, 4)))
+        except DecodeError:
+            pass
+    if seen.msgtype == 'tf2_msgs/msg/TFMessage' and len(seen.edges) < MAX_EDGES:
+        try:
+            seen.edges.update(TfDecoder().decode(raw).edges)
         except DecodeError:
             pass
     if len(seen.log_ns) == 1:
@@ -325,8 +335,8 @@ def _joints(topics: dict[str, _Topic], guesses: list[Guess]) -> list[str]:
 
 # -- dataset plan ----------------------------------------------------------------------
 
-def dataset_plan(suite: SuiteConfig, receive: frozenset[str] = frozenset()
-                 ) -> tuple[dict[str, Any], dict[str, str]]:
+def dataset_plan(suite: SuiteConfig, receive: frozenset[str] = frozenset(),
+                 base_frame: str = 'base_link') -> tuple[dict[str, Any], dict[str, str]]:
     """A dataset.yaml document for ``suite``, and a comment per stream saying why.
 
     Cameras become ``observation.images.<camera>`` (nearest), depth
@@ -335,7 +345,7 @@ def dataset_plan(suite: SuiteConfig, receive: frozenset[str] = frozenset()
     ``action`` (held, as of the frame), force-torque, tactile and IMU interpolated, the
     first LiDAR ``observation.lidar`` (nearest). The timeline runs at the largest
     camera's rate and starts on its first frame. Streams named in ``receive`` are
-    aligned on receive times.
+    aligned on receive times; camera poses are given in ``base_frame``.
     """
     streams_of: dict[Modality, list[Any]] = {}
     for stream in suite.streamed:
@@ -385,7 +395,7 @@ def dataset_plan(suite: SuiteConfig, receive: frozenset[str] = frozenset()
     document: dict[str, Any] = {
         'fps': round(reference.rate_hz) if reference else 30,
         'reference': reference.name if reference else '', 'streams': streams,
-        'calibration': {'base_frame': 'base_link', 'checks': False}}
+        'calibration': {'base_frame': base_frame, 'checks': False}}
     return document, why
 
 
@@ -437,9 +447,10 @@ def suite_yaml(guess: SuiteGuess) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def dataset_yaml(suite: SuiteConfig, receive: frozenset[str], bag: Path) -> str:
+def dataset_yaml(suite: SuiteConfig, receive: frozenset[str], bag: Path,
+                 base_frame: str = 'base_link') -> str:
     """A dataset.yaml for ``suite`` (recorded in ``bag``), each stream's plan commented."""
-    document, why = dataset_plan(suite, receive)
+    document, why = dataset_plan(suite, receive, base_frame)
     lines = [f'# How {bag.name} becomes a dataset, guessed by humanoid-data.',
              '# docs/config.md describes every key; unset ones take their defaults.',
              f'fps: {_value(document["fps"])}   # the reference camera\'s rate',
@@ -451,13 +462,34 @@ def dataset_yaml(suite: SuiteConfig, receive: frozenset[str], bag: Path) -> str:
         body = ', '.join(f'{k}: {_value(v)}' for k, v in plan.items())
         lines.append(f'  {name}: {{{body}}}   # {why[name]}')
     lines += ['calibration:',
-              '  base_frame: base_link   # the frame camera poses are given in (from /tf)',
+              f'  base_frame: {_value(base_frame)}   # the frame camera poses are given in '
+              '(from /tf)',
               '  checks: false           # the LiDAR/hand-eye checks assume the '
               'simulated humanoid\'s scene']
     return '\n'.join(lines) + '\n'
 
 
 # -- a hand-written suite completed from the bag ---------------------------------------
+
+def _base_frame(topics: dict[str, _Topic]) -> str:
+    """The robot's base among the bag's transforms.
+
+    ``base_link``, else a frame named base, else the root of the fixed (/tf_static)
+    tree; ``base_link`` when the bag has no transforms.
+    """
+    edges = {e for t in topics.values() for e in t.edges}
+    frames = {f for edge in edges for f in edge}
+    if not frames or 'base_link' in frames:
+        return 'base_link'
+    named = sorted(f for f in frames if 'base' in f.lower())
+    if named:
+        return named[0]
+    fixed = {e for t in topics.values() if t.latched or t.topic == '/tf_static'
+             for e in t.edges} or edges
+    children = {child for _, child in fixed}
+    roots = sorted({parent for parent, _ in fixed} - children)
+    return roots[0] if roots else 'base_link'
+
 
 #: Keys of a suite entry the bag can tell, filled in when a hand-written suite omits them.
 MEASURED_KEYS = ('type', 'modality', 'rate_hz', 'width', 'height', 'encoding', 'points',

@@ -18,7 +18,7 @@ def _run(args: argparse.Namespace) -> int:
     guess = guess_suite(bag)
     suite = guess.suite()              # the guess must be a valid suite before it is written
     targets = {out / 'suite.yaml': suite_yaml(guess),
-               out / 'dataset.yaml': dataset_yaml(suite, guess.receive, bag)}
+               out / 'dataset.yaml': dataset_yaml(suite, guess.receive, bag, guess.base_frame)}
     existing = [str(p) for p in targets if p.exists()]
     if existing and not args.force:
         raise ConfigError(f'{", ".join(existing)}: already exists; pass --force to replace')

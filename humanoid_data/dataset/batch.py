@@ -84,7 +84,8 @@ def _dataset_config_path(first: Path, suite_path: Path | None, out: Path) -> Pat
     suite = suite_for(suite_path, first) if suite_path else guess.suite()
     path = out / '.staging' / GUESSED_CONFIG
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dataset_yaml(suite, guess.receive_of(suite), first), encoding='utf-8')
+    path.write_text(dataset_yaml(suite, guess.receive_of(suite), first, guess.base_frame),
+                    encoding='utf-8')
     return path
 
 
@@ -319,6 +320,11 @@ def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Pat
     if config_path is None:
         config_path = _dataset_config_path(found[0].folder, suite_path, out)
     config = load_dataset_config(config_path)
+    if fmt == 'hdf5' and not any(p.key == 'action' for p in config.streams):
+        raise ConfigError(f'{config.source}: no stream is the action: the HDF5 (robomimic) '
+                          'layout needs actions; name the command stream in the suite '
+                          '(modality: command) and the dataset plan (key: action), or '
+                          'convert to --format lerobot')
     result = ConvertResult(sources={s.name: s for s in found}, config_path=config_path)
     staged: dict[str, tuple[Path, dict[str, Any]]] = {}
     settings = settings_digest(taxonomy_path, contact_path, *([suite_path] if suite_path else []))

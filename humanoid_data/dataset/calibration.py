@@ -4,7 +4,8 @@ Pairing (by the suite, never by guessing values): an image stream (``rgb`` or ``
 takes the ``camera_info`` stream
 
 1. in the same topic namespace (ROS image_transport's convention:
-   ``/camera/head/image_raw`` goes with ``/camera/head/camera_info``), else
+   ``/camera/head/image_raw`` goes with ``/camera/head/camera_info``, and so does its
+   transport sub-topic ``/camera/head/image_raw/compressed``), else
 2. named ``<camera>_camera_info``, ``<camera>`` being the image stream's name without
    its last ``_`` part (``head_rgb`` and ``head_depth`` go with ``head_camera_info``).
 
@@ -40,13 +41,20 @@ FILE = 'calibration.json'           # LeRobot: humanoid_data/episode_NNNNNN/cali
 GROUP = 'calibration'               # HDF5: data/demo_N/calibration/<obs name>/
 CHANGED_FLAG = 'intrinsics_changed'
 CAMERAS = (Modality.RGB, Modality.DEPTH)
+#: image_transport sub-topics of an image topic.
+TRANSPORTS = ('compressed', 'compressedDepth', 'theora', 'zstd')
 OK, NONE = 'ok', 'none'
 
 
 def paired_info(suite: SuiteConfig, image: StreamConfig) -> StreamConfig | None:
     """The camera_info stream of the suite paired with ``image`` (module docstring)."""
     infos = [s for s in suite.streams if s.modality == Modality.CAMERA_INFO]
-    namespace = posixpath.dirname(image.topic)
+    topic = image.topic
+    # image_transport publishes /ns/image_raw/compressed beside /ns/camera_info.
+    for transport in TRANSPORTS:
+        if topic.endswith(f'/{transport}'):
+            topic = topic[:-len(transport) - 1]
+    namespace = posixpath.dirname(topic)
     for info in infos:
         if posixpath.dirname(info.topic) == namespace:
             return info

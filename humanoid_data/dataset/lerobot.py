@@ -141,9 +141,10 @@ class _Packer:
                                            'names': summary['names'].get(key) or None})
             self._add_stats(key, values, n, row)
         contact = frames['contact'].astype(np.float32)
-        columns['observation.contact'] = _vector(contact)
-        self.features.setdefault('observation.contact', {
-            'dtype': 'float32', 'shape': [contact.shape[1]], 'names': summary['channels']})
+        if contact.ndim == 2 and contact.shape[1]:      # none without wrench or tactile
+            columns['observation.contact'] = _vector(contact)
+            self.features.setdefault('observation.contact', {
+                'dtype': 'float32', 'shape': [contact.shape[1]], 'names': summary['channels']})
         columns['phase_index'] = pa.array(frames['phase_index'].astype(np.int64))
         columns['subtask_index'] = pa.array(subtask_index(
             frames['phase_index'], summary['phase_names'], self.subtasks))
@@ -160,6 +161,8 @@ class _Packer:
                                                  dtype=np.int64))
         for key in ('observation.contact', 'phase_index', 'subtask_index', 'sync_flagged',
                     'timestamp', 'frame_index', 'episode_index', 'index', 'task_index'):
+            if key not in columns:
+                continue
             values = np.asarray(columns[key].flatten() if key == 'observation.contact'
                                 else columns[key]).astype(np.float64)
             self._add_stats(key, values.reshape(n, -1), n)

@@ -194,7 +194,8 @@ class _Frames:
             values = _matrix(part[key], n)
             columns[key] = _vector(values)
             self._part(key, values, n)
-        columns['observation.contact'] = _vector(_matrix(part['observation.contact'], n))
+        if 'observation.contact' in part.column_names:     # none without contact channels
+            columns['observation.contact'] = _vector(_matrix(part['observation.contact'], n))
         plain = {key: part[key].to_numpy() for key in TAIL[1:]}
         plain['subtask_index'] = np.asarray(subtasks, dtype=np.int64)[plain['subtask_index']]
         plain['episode_index'] = np.full(n, row['episode_index'], dtype=np.int64)
@@ -202,7 +203,7 @@ class _Frames:
         plain['task_index'] = np.asarray(tasks, dtype=np.int64)[plain['task_index']]
         for key, values in plain.items():
             columns[key] = pa.array(values)
-        for key in TAIL:
+        for key in [k for k in TAIL if k in columns]:
             values = np.asarray(columns[key].flatten() if key == 'observation.contact'
                                 else columns[key]).astype(np.float64)
             self._part(key, values.reshape(n, -1), n)

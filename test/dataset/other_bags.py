@@ -142,3 +142,72 @@ def write_ros1(path: Path, seconds: float = 4.0, seed: int = 1,
                 conns[topic] = writer.add_connection(topic, msgtype, typestore=store)
             writer.write(conns[topic], log_ns, store.serialize_ros1(msg, msgtype))
     return truth
+
+
+def write_camera_bag(folder: Path, frames: int = 90) -> None:
+    """A bag as a camera driver and robot_state_publisher leave it.
+
+    JPEG images on
+    image_transport's compressed topic beside camera_info, /tf_static and /tf with no
+    base_link (odom -> base_footprint -> torso -> camera), /rosout (a type the converter
+    does not take), and no joint command.
+    """
+    import cv2
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    types = store.types
+
+    def header(stamp: int, frame: str):
+        return types['std_msgs/msg/Header'](stamp=types['builtin_interfaces/msg/Time'](
+            sec=stamp // 10 ** 9, nanosec=stamp % 10 ** 9), frame_id=frame)
+
+    def edge(stamp: int, parent: str, child: str, x: float):
+        geometry = {n: types[f'geometry_msgs/msg/{n}']
+                    for n in ('TransformStamped', 'Transform', 'Vector3', 'Quaternion')}
+        return geometry['TransformStamped'](
+            header=header(stamp, parent), child_frame_id=child,
+            transform=geometry['Transform'](translation=geometry['Vector3'](x=x, y=0.0, z=0.0),
+                                            rotation=geometry['Quaternion'](x=0.0, y=0.0, z=0.0,
+                                                                            w=1.0)))
+
+    def write(conn, log_ns: int, msg) -> None:
+        writer.write(conn, log_ns, store.serialize_cdr(msg, conn.msgtype))
+
+    with Writer(folder, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
+        image = writer.add_connection('/camera/color/image_raw/compressed',
+                                      'sensor_msgs/msg/CompressedImage', typestore=store)
+        info = writer.add_connection('/camera/color/camera_info', 'sensor_msgs/msg/CameraInfo',
+                                     typestore=store)
+        joints = writer.add_connection('/joint_states', 'sensor_msgs/msg/JointState',
+                                       typestore=store)
+        tf = writer.add_connection('/tf', 'tf2_msgs/msg/TFMessage', typestore=store)
+        static = writer.add_connection('/tf_static', 'tf2_msgs/msg/TFMessage', typestore=store)
+        log = writer.add_connection('/rosout', 'rcl_interfaces/msg/Log', typestore=store)
+        write(static, T0, types['tf2_msgs/msg/TFMessage'](transforms=[
+            edge(T0, 'base_footprint', 'torso', 0.1),
+            edge(T0, 'torso', 'camera_color_optical_frame', 0.2)]))
+        roi = types['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0,
+                                                        width=0, do_rectify=False)
+        for k in range(frames):
+            stamp = T0 + round(k * 1e9 / 30)
+            _, jpeg = cv2.imencode('.jpg', np.full((HEIGHT, WIDTH, 3), (4 * k) % 250, np.uint8))
+            write(image, stamp + 5 * MS, types['sensor_msgs/msg/CompressedImage'](
+                header=header(stamp, 'camera_color_optical_frame'), format='rgb8; jpeg '
+                'compressed bgr8', data=jpeg.ravel()))
+            write(info, stamp + 5 * MS, types['sensor_msgs/msg/CameraInfo'](
+                header=header(stamp, 'camera_color_optical_frame'), height=HEIGHT, width=WIDTH,
+                distortion_model='plumb_bob', d=np.zeros(5),
+                k=np.array([40.0, 0, WIDTH / 2, 0, 40.0, HEIGHT / 2, 0, 0, 1]),
+                r=np.eye(3).ravel(), p=np.zeros(12), binning_x=0, binning_y=0, roi=roi))
+        for k in range(frames * 10 // 3):
+            stamp = T0 + k * 10 * MS
+            write(joints, stamp + MS, types['sensor_msgs/msg/JointState'](
+                header=header(stamp, ''), name=['pan', 'tilt'],
+                position=np.array([k * 0.01, 0.5]), velocity=np.zeros(2), effort=np.zeros(0)))
+            write(tf, stamp + MS, types['tf2_msgs/msg/TFMessage'](transforms=[
+                edge(stamp, 'odom', 'base_footprint', k * 0.001)]))
+            if k % 50 == 0:
+                write(log, stamp, types['rcl_interfaces/msg/Log'](
+                    stamp=header(stamp, '').stamp, level=20, name='driver', msg='hello',
+                    file='f', function='g', line=1))

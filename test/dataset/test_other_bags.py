@@ -250,3 +250,26 @@ def test_the_command_line_converts_a_bag_with_labels_in_one_command(bags, tmp_pa
         # The file's entry wins for what it names; the flag fills in what it does not.
         assert (demo.attrs['task'], demo.attrs['instruction'], demo.attrs['outcome']) == (
             'pour', 'pour the water', 'aborted')
+
+
+def test_a_camera_drivers_bag_converts_with_its_intrinsics_and_base(tmp_path):
+    bag = tmp_path / 'driver_bag'
+    other_bags.write_camera_bag(bag)
+    guess = guess_suite(bag)
+    assert guess.base_frame == 'base_footprint'          # no base_link in its /tf
+    assert {t for t, _, _ in guess.skipped} == {'/rosout'}
+    out = tmp_path / 'lr'
+    result = _convert([bag], out, 'lerobot')
+    assert result.converted and validate(out) == []
+    calibration = json.loads(
+        (out / 'humanoid_data' / 'episode_000000' / 'calibration.json').read_text())
+    camera = next(iter(calibration['cameras'].values()))
+    assert camera['status'] == 'ok' and camera['topic'] == '/camera/color/camera_info'
+    extrinsics = camera['extrinsics']
+    assert (extrinsics['status'], extrinsics['base_frame']) == ('ok', 'base_footprint')
+    np.testing.assert_allclose(extrinsics['translation'], [0.3, 0.0, 0.0], atol=1e-9)
+    info = json.loads((out / 'meta' / 'info.json').read_text())
+    assert 'action' not in info['features'] and 'observation.contact' not in info['features']
+    # robomimic's layout needs actions: the HDF5 export says so before converting.
+    with pytest.raises(ConfigError, match=r'no stream is the action'):
+        _convert([bag], tmp_path / 'h5', 'hdf5')
