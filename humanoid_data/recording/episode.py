@@ -11,7 +11,8 @@ from humanoid_data import __version__
 from humanoid_data.bag.episode_bag import EpisodeBag
 from humanoid_data.core.topics import TopicSpec
 from humanoid_data.errors import BagError
-from humanoid_data.recording.figures import TopicFigures, keep_first, period_ns, topic_entry
+from humanoid_data.recording.figures import (
+    SpillFile, StampLog, TopicFigures, keep_first, period_ns, topic_entry)
 
 #: Grades an episode: (stamps, receive times per topic, span, end) -> summary mapping.
 SyncCheck = Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray], int, int],
@@ -71,8 +72,9 @@ class OpenEpisode:
     repeated: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        """One figures record per topic."""
-        self.figures = [TopicFigures() for _ in self.topics]
+        """One figures record per topic, their stamp records spilled beside the bag."""
+        self.spill = SpillFile(self.bag.path if self.bag is not None else None)
+        self.figures = [TopicFigures(log=StampLog(self.spill)) for _ in self.topics]
 
     @property
     def begin_ns(self) -> int:
@@ -224,7 +226,10 @@ class OpenEpisode:
             topics[spec.topic] = entry
         dropped = sum(f.dropped for f in self.figures)
         missing = sum(entry['missing_by_stamps'] for entry in topics.values())
-        sync_summary = self._grade(sync_check, stop_ns)
+        try:
+            sync_summary = self._grade(sync_check, stop_ns)
+        finally:
+            self.spill.close()
         end = self.end or EpisodeEndInfo(stop_ns=0)
         return {
             **self.header(extra),
@@ -252,11 +257,10 @@ class OpenEpisode:
                ) -> dict[str, Any] | None:
         if sync_check is None or not stop_ns:
             return None
-        stamps = {s.topic: np.frombuffer(f.stamps, np.int64)
-                  for s, f in zip(self.topics, self.figures)}
-        receipts = {s.topic: np.frombuffer(f.receipts, np.int64)
-                    for s, f in zip(self.topics, self.figures)}
-        return sync_check(stamps, receipts, stop_ns - self.begin_ns, stop_ns)
+        logs = {s.topic: f.log.arrays() for s, f in zip(self.topics, self.figures)}
+        return sync_check({topic: log[0] for topic, log in logs.items()},
+                          {topic: log[1] for topic, log in logs.items()},
+                          stop_ns - self.begin_ns, stop_ns)
 
     def _flags(self, dropped: int, missing: int, silent: list[str],
                sync: dict[str, Any] | None) -> list[str]:
