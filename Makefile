@@ -25,7 +25,7 @@ system-deps:
 $(STAMP): setup.py setup.cfg package.xml tools/build_tf2_msgs.py | system-deps
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[ros,test]'
+	$(PY) -m pip install -q -e '.[ros,test,cluster]'
 	$(PY) tools/build_tf2_msgs.py
 	touch $(STAMP)
 

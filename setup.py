@@ -50,6 +50,8 @@ setup(
         'ros': ROS,
         # robomimic itself loading the HDF5 export (test/dataset/test_robomimic.py), with torch.
         'robomimic': ['robomimic==0.3.0', 'torch'],
+        # convert --ray: one task per episode on a Ray cluster (the tests start a local one).
+        'cluster': ['ray>=2.9'],
         'test': ['pytest>=7', 'hypothesis>=6', 'pexpect>=4.8', 'flake8>=6', 'pydocstyle>=6',
                  'ros-ament-flake8', 'ros-ament-pep257', 'mypy>=1.10', 'types-PyYAML',
                  'httpx>=0.27', 'selenium>=4.20'],

@@ -144,7 +144,8 @@ def add_parsers(verbs: Any) -> None:
                         help='episodes converted in parallel')
     parser.add_argument('--ray', nargs='?', const='', default=None, metavar='ADDRESS',
                         help='one task per episode on a Ray cluster at ADDRESS (host:port '
-                             'or auto); without ADDRESS a local one (docs/cluster.md)')
+                             'or auto); without ADDRESS the one RAY_ADDRESS names, else a '
+                             'local one for the run (docs/cluster.md)')
     parser.set_defaults(run=_run_convert)
     check = verbs.add_parser('validate', help='check a converted dataset')
     check.add_argument('dataset', help='LeRobot dataset folder, or HDF5 file / folder')

@@ -288,8 +288,9 @@ def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Pat
     that fails (an unfinished recording, a damaged bag) is reported with its reason and
     the others still convert. When no episode is kept, no dataset is written.
 
-    ``ray`` runs one task per episode on a Ray cluster (its address; ``''`` starts a
-    local one) instead of ``jobs`` local processes. Bags without a suite.yaml use
+    ``ray`` runs one task per episode on a Ray cluster (its address; ``''``: the one
+    ``RAY_ADDRESS`` names, else a local one for the run) instead of ``jobs`` local
+    processes. Bags without a suite.yaml use
     ``suite_path`` (completed from each bag), else a suite guessed from the bag; without
     ``config_path`` the dataset plan is the default one for the recorder's sessions, or
     one guessed from the first bag's suite (written to ``guessed_config``). Episodes
