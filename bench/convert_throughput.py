@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 import psutil
-import yaml
 
 from humanoid_data.dataset.staging import SUMMARY
+from sessions import finished_episodes, session_or_demo   # bench/sessions.py
 
 
 def raw_read_mb_s(files: list[Path]) -> float:
@@ -69,15 +69,8 @@ def main() -> None:
     parser.add_argument('--jobs', type=int, default=2)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix='humanoid_data_convert_'))
-    session = Path(args.session) if args.session else None
-    if session is None:
-        subprocess.run([sys.executable, '-m', 'humanoid_data', 'demo', '--out', str(work),
-                        '--session', 'bench', '--no-convert'], check=True,
-                       stdout=subprocess.DEVNULL)
-        session = work / 'bench'
-    episodes = sorted(p for p in session.glob('episode_*') if (p / 'episode.yaml').is_file())
-    seconds = sum(yaml.safe_load((p / 'episode.yaml').read_text())['duration_s']
-                  for p in episodes)
+    session = session_or_demo(args.session, work)
+    episodes, seconds = finished_episodes(session)
     bags = [f for p in episodes for f in p.glob('*.mcap')]
     megabytes = sum(f.stat().st_size for f in bags) / 1e6
     raw = raw_read_mb_s(bags)

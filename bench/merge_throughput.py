@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ from humanoid_data.dataset.merge import merge
 from humanoid_data.dataset.validate import validate
 from humanoid_data.resources import (
     default_contact_config, default_dataset_config, default_taxonomy)
+from sessions import finished_episodes, session_or_demo   # bench/sessions.py
 
 
 def convert_timed(sources: list[Path], out: Path, fmt: str, jobs: int) -> float:
@@ -55,14 +54,8 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix='humanoid_data_merge_'))
     try:
-        session = Path(args.session) if args.session else None
-        if session is None:
-            subprocess.run([sys.executable, '-m', 'humanoid_data', 'demo', '--out', str(work),
-                            '--session', 'bench', '--no-convert'], check=True,
-                           stdout=subprocess.DEVNULL)
-            session = work / 'bench'
-        episodes = sorted(p for p in session.glob('episode_*')
-                          if (p / 'episode.yaml').is_file())
+        session = session_or_demo(args.session, work)
+        episodes, _ = finished_episodes(session)
         if len(episodes) < 2:
             raise SystemExit(f'{session}: {len(episodes)} episodes; a merge needs two shards')
         half = (len(episodes) + 1) // 2

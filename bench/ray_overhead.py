@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 import psutil
-import yaml
 
 from humanoid_data.dataset.ray_runner import TASK_NAME
+from sessions import finished_episodes, session_or_demo   # bench/sessions.py
 
 
 def convert(session: Path, out: Path, fmt: str, *extra: str) -> tuple[float, float]:
@@ -91,15 +91,8 @@ def main() -> None:
     parser.add_argument('--jobs', type=int, default=2)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix='humanoid_data_ray_'))
-    session = Path(args.session) if args.session else None
-    if session is None:
-        subprocess.run([sys.executable, '-m', 'humanoid_data', 'demo', '--out', str(work),
-                        '--session', 'bench', '--no-convert'], check=True,
-                       stdout=subprocess.DEVNULL)
-        session = work / 'bench'
-    episodes = sorted(p for p in session.glob('episode_*') if (p / 'episode.yaml').is_file())
-    seconds = sum(yaml.safe_load((p / 'episode.yaml').read_text())['duration_s']
-                  for p in episodes)
+    session = session_or_demo(args.session, work)
+    episodes, seconds = finished_episodes(session)
     print(f'session {session}: {len(episodes)} episodes, {seconds:.1f} s; {args.format}, '
           f'{args.jobs} CPUs, {os.cpu_count()} cores', flush=True)
     try:

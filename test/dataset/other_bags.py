@@ -111,12 +111,17 @@ def write_rosbag2(folder: Path, storage: str = 'mcap', seconds: float = 4.0, see
     messages, truth = _messages(store, seconds, seed, missing)
     plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
     with Writer(folder, version=8, storage_plugin=plugin) as writer:
-        conns = {}
-        for topic, msgtype, log_ns, msg in messages:
-            if topic not in conns:
-                conns[topic] = writer.add_connection(topic, msgtype, typestore=store)
-            writer.write(conns[topic], log_ns, store.serialize_cdr(msg, msgtype))
+        _write_all(writer, store, messages, store.serialize_cdr)
     return truth
+
+
+def _write_all(writer, store, messages, serialize) -> None:
+    """Write ``messages`` in their order, a connection per topic as it first appears."""
+    conns = {}
+    for topic, msgtype, log_ns, msg in messages:
+        if topic not in conns:
+            conns[topic] = writer.add_connection(topic, msgtype, typestore=store)
+        writer.write(conns[topic], log_ns, serialize(msg, msgtype))
 
 
 def write_mcap_file(path: Path, **kwargs) -> Truth:
@@ -136,11 +141,7 @@ def write_ros1(path: Path, seconds: float = 4.0, seed: int = 1,
     store = get_typestore(Stores.ROS1_NOETIC)
     messages, truth = _messages(store, seconds, seed, missing)
     with Writer(path) as writer:
-        conns = {}
-        for topic, msgtype, log_ns, msg in messages:
-            if topic not in conns:
-                conns[topic] = writer.add_connection(topic, msgtype, typestore=store)
-            writer.write(conns[topic], log_ns, store.serialize_ros1(msg, msgtype))
+        _write_all(writer, store, messages, store.serialize_ros1)
     return truth
 
 
