@@ -40,6 +40,7 @@ from humanoid_data.dataset.extrinsics import (
 from humanoid_data.dataset.labels_source import LabelProvenance
 from humanoid_data.dataset.lidar_scans import ScanPoses, scan_poses
 from humanoid_data.dataset.timing import CLOCK
+from humanoid_data.errors import ConfigError
 
 
 @dataclass
@@ -145,7 +146,15 @@ def assemble(episode_dir: str | Path, config: DatasetConfig, taxonomy: Taxonomy,
 
     """
     reader = EpisodeReader(episode_dir, suite, scratch, labels)
-    config.check_against(reader.suite, str(reader.path))
+    try:
+        config.check_against(reader.suite, str(reader.path))
+    except ConfigError as err:
+        if not reader.suite_guessed:
+            raise
+        names = ', '.join(sorted(st.name for st in reader.suite.streams))
+        raise ConfigError(f'{err}; that suite was guessed from the bag, its streams: {names} '
+                          f'(humanoid-data suite-from-bag {reader.path} writes it to edit; '
+                          'pass it with --suite)') from err
     with CLOCK.timed('read'):
         reader.scan()
     CLOCK.add('read', -reader.decode_s)

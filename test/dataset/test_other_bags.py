@@ -273,3 +273,15 @@ def test_a_camera_drivers_bag_converts_with_its_intrinsics_and_base(tmp_path):
     # robomimic's layout needs actions: the HDF5 export says so before converting.
     with pytest.raises(ConfigError, match=r'no stream is the action'):
         _convert([bag], tmp_path / 'h5', 'hdf5')
+
+
+def test_a_plan_naming_streams_the_guess_lacks_lists_the_guessed_names(bags, tmp_path):
+    root, _ = bags
+    config = tmp_path / 'dataset.yaml'
+    config.write_text(yaml.safe_dump({'fps': 15, 'streams': {
+        'head_rgb': {'key': 'observation.images.head', 'required': True}}}))
+    result = convert([root / 'run.bag'], tmp_path / 'out', 'lerobot', config,
+                     REPO / 'config' / 'phases.yaml', REPO / 'config' / 'contact.yaml', 1)
+    reason = next(iter(result.failed.values()))
+    assert 'head_rgb' in reason and 'guessed from the bag' in reason
+    assert 'front_cam_color' in reason and 'suite-from-bag' in reason
