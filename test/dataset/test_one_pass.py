@@ -26,7 +26,8 @@ def test_one_pass_images_equal_each_frame_read_on_its_own(tmp_path):
     episode = record_episode(tmp_path / 'rec', seconds=2.0)
     data = yaml.safe_load(share_file('config/dataset.yaml').read_text())
     data['streams'] = {name: plan for name, plan in data['streams'].items()
-                       if name in CAMERAS + ('joint_states',)}
+                       if name in CAMERAS + ('joint_states', 'joint_command')}
+    data['streams']['joint_command']['required'] = False   # HDF5 needs an action key
     data['quality']['min_duration_s'] = 0.5
     config = tmp_path / 'dataset.yaml'
     config.write_text(yaml.safe_dump(data))
