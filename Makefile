@@ -45,6 +45,8 @@ bench: $(STAMP)
 	$(PY) bench/convert_throughput.py
 	$(PY) bench/encoder_quality.py
 	$(PY) bench/sim_cost.py
+	$(PY) bench/ray_overhead.py
+	$(PY) bench/merge_throughput.py
 
 clean:
 	rm -rf $(VENV) demo_output build *.egg-info .pytest_cache
