@@ -224,8 +224,13 @@ def main() -> None:
                         help="the recorder's chunk compression")
     parser.add_argument('--no-floor', action='store_true',
                         help='skip the raw-subscriber receive floor')
+    parser.add_argument('--preroll', type=float, default=None, metavar='S',
+                        help="the recorder's pre-roll (default: its own, 1 s), to see "
+                             "what its ring costs in memory")
     args = parser.parse_args()
     recorder = {'fsync': args.fsync, 'compression': args.compression}
+    if args.preroll is not None:
+        recorder['preroll_s'] = args.preroll
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     out = Path(tempfile.mkdtemp(prefix='humanoid_data_bench_'))
     os.environ.setdefault('ROS_LOG_DIR', str(out / 'ros_logs'))
