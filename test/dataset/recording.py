@@ -142,3 +142,14 @@ def convert_one_twice(root: Path, fmt: str = 'hdf5'):
     shutil.copytree(session, root / 'src' / 'no_yaml')
     (root / 'src' / 'no_yaml' / 'episode_0001' / 'episode.yaml').unlink()
     return convert_with(config, [root / 'src'], root / 'out', fmt), root / 'out'
+
+
+def two_episode_session(root: Path) -> tuple[Path, Path, dict, Path]:
+    """Two episodes of the default suite recorded under ``root``, and the tests' plan.
+
+    Returns (root, session, what was sent, dataset.yaml holding ``DATASET``).
+    """
+    path, info = record(root, 'good', REPO / 'config' / 'humanoid.yaml', episodes=2)
+    config = root / 'dataset.yaml'
+    config.write_text(yaml.safe_dump(DATASET))
+    return root, path, info, config

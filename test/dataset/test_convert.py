@@ -25,19 +25,15 @@ from humanoid_data.dataset.batch import convert
 from humanoid_data.dataset.sources import source_id
 from humanoid_data.dataset.validate import validate
 from humanoid_data.sim.faults import StreamFault
-from test.dataset.recording import DATASET, MS, REPO, convert_with, record
+from test.dataset.recording import (
+    MS, REPO, convert_with, record, two_episode_session)
 
 av = pytest.importorskip('av')
 
 
 @pytest.fixture(scope='module')
 def recorded(tmp_path_factory):
-
-    root = tmp_path_factory.mktemp('sessions')
-    path, info = record(root, 'good', REPO / 'config' / 'humanoid.yaml', episodes=2)
-    config = root / 'dataset.yaml'
-    config.write_text(yaml.safe_dump(DATASET))
-    return root, path, info, config
+    return two_episode_session(tmp_path_factory.mktemp('sessions'))
 
 
 def run_convert(recorded, sources, out, fmt, jobs=1):

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-import yaml
 
 from humanoid_data.dataset import batch
 from humanoid_data.dataset.batch import convert
@@ -25,7 +24,7 @@ from humanoid_data.dataset.ray_runner import CPUS_ENV, MEMORY_ENV, in_ray, task_
 from humanoid_data.dataset.sources import describe_sources
 from humanoid_data.errors import ConfigError
 from test.dataset import ray_workers
-from test.dataset.recording import DATASET, REPO, record
+from test.dataset.recording import REPO, two_episode_session
 
 ray = pytest.importorskip('ray')
 pytest.importorskip('av')
@@ -37,12 +36,7 @@ LEROBOT_FILES = ('data/chunk-000/file-000.parquet', 'meta/stats.json', 'meta/inf
 
 @pytest.fixture(scope='module')
 def recorded(tmp_path_factory):
-
-    root = tmp_path_factory.mktemp('sessions')
-    path, info = record(root, 'good', REPO / 'config' / 'humanoid.yaml', episodes=2)
-    config = root / 'dataset.yaml'
-    config.write_text(yaml.safe_dump(DATASET))
-    return root, path, info, config
+    return two_episode_session(tmp_path_factory.mktemp('sessions'))
 
 
 @pytest.fixture(scope='module')
