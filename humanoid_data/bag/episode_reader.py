@@ -64,6 +64,14 @@ def _frame_id_or_none(raw: bytes) -> str | None:
         return None
 
 
+def session_suite(episode_dir: Path) -> Path | None:
+    """The recorder's ``suite.yaml`` of an episode: in its session folder or the one above."""
+    for candidate in (episode_dir.parent / 'suite.yaml', episode_dir.parent.parent / 'suite.yaml'):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def find_suite(episode_dir: Path, fallback: SuiteConfig | None = None,
                guess: bool = False) -> SuiteConfig:
     """The suite an episode was recorded with: ``<session>/suite.yaml``, else ``fallback``.
@@ -77,9 +85,9 @@ def find_suite(episode_dir: Path, fallback: SuiteConfig | None = None,
         BagError: The bag cannot be read for the guess.
 
     """
-    for candidate in (episode_dir.parent / 'suite.yaml', episode_dir.parent.parent / 'suite.yaml'):
-        if candidate.is_file():
-            return load_suite(candidate)
+    found = session_suite(episode_dir)
+    if found is not None:
+        return load_suite(found)
     if fallback is not None:
         return fallback
     if guess:
@@ -118,8 +126,7 @@ class EpisodeReader:
         if self.path.is_dir():      # a bag file (.mcap, .db3, ROS 1 .bag) has no metadata
             check_bag_metadata(self.path, storages=ANY_STORAGE)
         self.meta: EpisodeMeta = read_episode_yaml(self.path) or EpisodeMeta(present=False)
-        self.suite_guessed = suite is None and not any(
-            (p / 'suite.yaml').is_file() for p in (self.path.parent, self.path.parent.parent))
+        self.suite_guessed = suite is None and session_suite(self.path) is None
         self.suite = find_suite(self.path, suite, guess=True)
         self.labels = labels
         #: What was filled in from ``labels`` (and from where), for the episode's notes.

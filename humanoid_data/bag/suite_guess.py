@@ -13,15 +13,13 @@ a topic quiet in that window) and guesses each topic's stream:
   the first joint state; latched topics (/tf_static, /robot_description) from the
   publisher's durability.
 
-Every guess carries the reason, written beside it as a comment by ``suite_yaml``; topics
-with no modality are listed as skipped. ``fill_suite`` completes a hand-written suite
-that leaves out what the bag can tell (rates, sizes, types).
+Every guess carries the reason, written beside it as a comment by ``suite_files``'s
+``suite_yaml``; topics with no modality are listed as skipped. The dataset plan for a
+suite is ``dataset.plan_guess``.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from humanoid_data.bag.any_bag import describe, episode_name, is_latched, open_bag
+from humanoid_data.bag.any_bag import describe, is_latched, open_bag
 from humanoid_data.bag.decode import (
     CameraModel, ImageArray, JointArrays, PointCloudArray, decode)
 from humanoid_data.bag.stamps import header_stamp_ns, string_payload
@@ -37,7 +35,6 @@ from humanoid_data.bag.tf_cdr import TfDecoder
 from humanoid_data.core.config import (
     HEADERLESS_TYPES, IMAGE_ENCODINGS, MODALITY_TYPES, STAMP_OFFSETS, Modality, SuiteConfig,
     parse_suite)
-from humanoid_data.core.yaml_file import read_yaml
 from humanoid_data.errors import BagError, ConfigError, DecodeError
 
 #: Seconds of the bag read to measure rates (from its first message).
@@ -57,9 +54,6 @@ GENERIC_WORDS = {'image_raw', 'image_rect', 'image_rect_raw', 'image_color',
                  'cloud', 'states', 'state', 'msg'}
 #: Transform edges noted per topic (a /tf of a whole robot has a few hundred).
 MAX_EDGES = 10_000
-PREFIXES = {Modality.RGB: 'observation.images', Modality.DEPTH: 'observation.depth',
-            Modality.WRENCH: 'observation.wrench', Modality.TACTILE: 'observation.tactile',
-            Modality.IMU: 'observation.imu', Modality.LIDAR: 'observation.lidar'}
 
 
 @dataclass
@@ -73,7 +67,6 @@ class _Topic:
     header_ns: list[int] = field(default_factory=list)
     log_ns: list[int] = field(default_factory=list)
     first: Any = None           # the first message decoded (None: did not decode)
-    first_raw: bytes = b''
     edges: set[tuple[str, str]] = field(default_factory=set)   # TFMessage (parent, child)
 
 
@@ -110,13 +103,8 @@ class SuiteGuess:
                               f'knows ({"; ".join(f"{t} ({m})" for t, m, _ in self.skipped)})')
         return parse_suite(self.document(), f'{self.bag} (suite guessed from the bag)')
 
-    @property
-    def receive(self) -> frozenset[str]:
-        """Streams whose header stamps are unusable (aligned on receive times)."""
-        return frozenset(g.entry['name'] for g in self.guesses if g.receive_time)
-
     def receive_of(self, suite: SuiteConfig) -> frozenset[str]:
-        """The streams of another suite for this bag whose topics have unusable stamps."""
+        """The streams of ``suite`` (guessed or given) whose header stamps are unusable."""
         topics = {g.entry['topic'] for g in self.guesses if g.receive_time}
         return frozenset(s.name for s in suite.streams if s.topic in topics)
 
@@ -191,7 +179,6 @@ def _note(seen: _Topic, log_ns: int, raw: bytes) -> None:
         except DecodeError:
             pass
     if len(seen.log_ns) == 1:
-        seen.first_raw = bytes(raw)
         try:
             seen.first = (string_payload(raw) if seen.msgtype in HEADERLESS_TYPES
                           else decode(raw, seen.msgtype))
@@ -333,144 +320,6 @@ def _joints(topics: dict[str, _Topic], guesses: list[Guess]) -> list[str]:
     return best
 
 
-# -- dataset plan ----------------------------------------------------------------------
-
-def dataset_plan(suite: SuiteConfig, receive: frozenset[str] = frozenset(),
-                 base_frame: str = 'base_link') -> tuple[dict[str, Any], dict[str, str]]:
-    """A dataset.yaml document for ``suite``, and a comment per stream saying why.
-
-    Cameras become ``observation.images.<camera>`` (nearest), depth
-    ``observation.depth.<camera>``, the first joint state ``observation.state``
-    (interpolated; another one ``observation.state_<name>``), the first command
-    ``action`` (held, as of the frame), force-torque, tactile and IMU interpolated, the
-    first LiDAR ``observation.lidar`` (nearest). The timeline runs at the largest
-    camera's rate and starts on its first frame. Streams named in ``receive`` are
-    aligned on receive times; camera poses are given in ``base_frame``.
-    """
-    streams_of: dict[Modality, list[Any]] = {}
-    for stream in suite.streamed:
-        streams_of.setdefault(stream.modality, []).append(stream)
-    cameras = sorted(streams_of.get(Modality.RGB, []), key=lambda c: (
-        -c.width * c.height, 'head' not in c.topic, c.name))
-    reference = cameras[0] if cameras else None
-    streams: dict[str, Any] = {}
-    why: dict[str, str] = {}
-    for stream in suite.streamed:
-        modality, name = stream.modality, stream.name
-        period_ms = 1000.0 / stream.rate_hz
-        main = stream is streams_of[modality][0]
-        plan: dict[str, Any]
-        if modality in (Modality.RGB, Modality.DEPTH) or (modality == Modality.LIDAR and main):
-            tolerance = max(60.0 if modality == Modality.LIDAR else 20.0, 0.6 * period_ms)
-            key = PREFIXES[modality] + ('' if modality == Modality.LIDAR else
-                                        f'.{_key_part(name)}')
-            plan = {'key': key, 'policy': 'nearest', 'tolerance_ms': _ms(tolerance),
-                    'required': modality == Modality.RGB}
-            why[name] = f'nearest message within 0.6 of its period ({period_ms:.0f} ms)'
-        elif modality == Modality.JOINT_STATE:
-            plan = {'key': 'observation.state' if main else f'observation.state_{name}',
-                    'policy': 'interpolate', 'tolerance_ms': _ms(max(10.0, 1.5 * period_ms)),
-                    'required': main}
-            why[name] = ('the first joint state' if main else 'another joint state') + \
-                ', interpolated between the samples around each frame'
-        elif modality == Modality.COMMAND:
-            plan = {'key': 'action' if main else f'action_{name}', 'policy': 'hold',
-                    'as_of': True, 'tolerance_ms': _ms(max(50.0, 2.5 * period_ms)),
-                    'required': main}
-            why[name] = 'the last command sent at or before each frame'
-        elif modality in (Modality.WRENCH, Modality.TACTILE, Modality.IMU):
-            single = modality == Modality.IMU and len(streams_of[modality]) == 1
-            key = PREFIXES[modality] + ('' if single else f'.{_key_part(name)}')
-            plan = {'key': key, 'policy': 'interpolate',
-                    'tolerance_ms': _ms(max(5.0, 1.5 * period_ms))}
-            why[name] = 'interpolated between the samples around each frame'
-        else:
-            continue
-        if name in receive:
-            plan['stamps'] = 'receive'
-            why[name] += '; aligned on receive times (header stamps unusable)'
-        streams[name] = plan
-    if not streams:
-        raise ConfigError(f'{suite.source}: no stream of the suite can go into a dataset')
-    document: dict[str, Any] = {
-        'fps': round(reference.rate_hz) if reference else 30,
-        'reference': reference.name if reference else '', 'streams': streams,
-        'calibration': {'base_frame': base_frame, 'checks': False}}
-    return document, why
-
-
-#: Words that say what a stream is, left out of its dataset key (the prefix says it).
-_KIND_WORDS = {'camera', 'cam', 'rgb', 'color', 'depth', 'tactile', 'ft', 'wrench',
-               'force', 'torque', 'imu', 'image'}
-
-
-def _key_part(name: str) -> str:
-    """The last part of a stream's dataset key: its name without the kind words."""
-    kept = [w for w in name.split('_') if w not in _KIND_WORDS]
-    return '_'.join(kept) or name
-
-
-def _ms(value: float) -> int:
-    return int(math.ceil(value))
-
-
-# -- writing ---------------------------------------------------------------------------
-
-def _value(value: Any) -> str:
-    """A YAML flow value (JSON is YAML)."""
-    if isinstance(value, str) and re.fullmatch(r'[A-Za-z_/][A-Za-z0-9_/.\-]*', value) \
-            and value not in ('true', 'false', 'null', 'yes', 'no', 'on', 'off'):
-        return value
-    return json.dumps(value)
-
-
-def suite_yaml(guess: SuiteGuess) -> str:
-    """The guessed suite as suite.yaml text, each guess commented."""
-    lines = [f'# Sensor suite guessed from {guess.bag.name} ({describe(guess.bag)}) by',
-             f'# humanoid-data suite-from-bag, from its first {guess.seconds:.1f} s. Check',
-             '# every commented guess; docs/config.md describes each key.',
-             f'robot: {_value(guess.robot)}' +
-             ('' if guess.robot != 'robot' else '   # no /robot_description: name it'),
-             'joints:' + ('' if guess.joints else ' []   # no joint state in the bag')]
-    lines += [f'  - {_value(j)}' for j in guess.joints]
-    lines.append('streams:')
-    for g in guess.guesses:
-        first = True
-        for key, value in g.entry.items():
-            lead = '  - ' if first else '    '
-            comment = f'   # {g.why}' if first else ''
-            lines.append(f'{lead}{key}: {_value(value)}{comment}')
-            first = False
-    if guess.skipped:
-        lines.append('# Topics left out:')
-        lines += [f'#   {topic} ({msgtype}): {why}' for topic, msgtype, why in guess.skipped]
-    return '\n'.join(lines) + '\n'
-
-
-def dataset_yaml(suite: SuiteConfig, receive: frozenset[str], bag: Path,
-                 base_frame: str = 'base_link') -> str:
-    """A dataset.yaml for ``suite`` (recorded in ``bag``), each stream's plan commented."""
-    document, why = dataset_plan(suite, receive, base_frame)
-    lines = [f'# How {bag.name} becomes a dataset, guessed by humanoid-data.',
-             '# docs/config.md describes every key; unset ones take their defaults.',
-             f'fps: {_value(document["fps"])}   # the reference camera\'s rate',
-             f'reference: {_value(document["reference"])}' +
-             ('   # the largest camera: the timeline starts on its first frame'
-              if document['reference'] else '   # no camera: starts at the first stamp'),
-             'streams:']
-    for name, plan in document['streams'].items():
-        body = ', '.join(f'{k}: {_value(v)}' for k, v in plan.items())
-        lines.append(f'  {name}: {{{body}}}   # {why[name]}')
-    lines += ['calibration:',
-              f'  base_frame: {_value(base_frame)}   # the frame camera poses are given in '
-              '(from /tf)',
-              '  checks: false           # the LiDAR/hand-eye checks assume the '
-              'simulated humanoid\'s scene']
-    return '\n'.join(lines) + '\n'
-
-
-# -- a hand-written suite completed from the bag ---------------------------------------
-
 def _base_frame(topics: dict[str, _Topic]) -> str:
     """The robot's base among the bag's transforms.
 
@@ -489,47 +338,3 @@ def _base_frame(topics: dict[str, _Topic]) -> str:
     children = {child for _, child in fixed}
     roots = sorted({parent for parent, _ in fixed} - children)
     return roots[0] if roots else 'base_link'
-
-
-#: Keys of a suite entry the bag can tell, filled in when a hand-written suite omits them.
-MEASURED_KEYS = ('type', 'modality', 'rate_hz', 'width', 'height', 'encoding', 'points',
-                 'latched')
-
-
-def fill_suite(path: Path, guess: SuiteGuess) -> SuiteConfig:
-    """The suite at ``path``, with what it leaves out taken from the bag.
-
-    A stream may give just ``name`` and ``topic``; ``robot`` and ``joints`` may be left
-    out. What the file gives wins over the bag.
-
-    Raises:
-        ConfigError: The file is not a valid suite once completed, or a stream's topic is
-            not in the bag while it leaves out what only the bag could tell (named).
-
-    """
-    data = read_yaml(path, 'sensor suite')
-    if not isinstance(data, dict):
-        raise ConfigError(f'{path}: expected a mapping with robot, joints and streams')
-    measured = {g.entry['topic']: g.entry for g in guess.guesses}
-    data = dict(data)
-    data.setdefault('robot', guess.robot)
-    data.setdefault('joints', list(guess.joints))
-    streams = data.get('streams')
-    if isinstance(streams, list):
-        filled = []
-        for number, entry in enumerate(streams):
-            if isinstance(entry, dict) and isinstance(entry.get('topic'), str):
-                known = measured.get(entry['topic'])
-                lacking = [k for k in ('type', 'modality') if k not in entry]
-                if known is None and lacking:
-                    raise ConfigError(
-                        f'{path}: streams[{number}] ({entry["topic"]}): no {lacking[0]} '
-                        f'given and the topic is not one the bag {episode_name(guess.bag)} '
-                        'has a stream for')
-                if known is not None:
-                    entry = {**{k: known[k] for k in MEASURED_KEYS if k in known
-                                and not (k == 'rate_hz' and entry.get('latched'))},
-                             **entry}
-            filled.append(entry)
-        data['streams'] = filled
-    return parse_suite(data, f'{path} (completed from {guess.bag.name})')

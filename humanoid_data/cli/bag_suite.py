@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from humanoid_data.bag.suite_guess import dataset_yaml, guess_suite, suite_yaml
+from humanoid_data.bag.suite_files import suite_yaml
+from humanoid_data.bag.suite_guess import guess_suite
 from humanoid_data.cli.console import make_console
+from humanoid_data.dataset.plan_guess import dataset_yaml
 from humanoid_data.errors import ConfigError
 
 
@@ -18,7 +20,7 @@ def _run(args: argparse.Namespace) -> int:
     guess = guess_suite(bag)
     suite = guess.suite()              # the guess must be a valid suite before it is written
     targets = {out / 'suite.yaml': suite_yaml(guess),
-               out / 'dataset.yaml': dataset_yaml(suite, guess.receive, bag, guess.base_frame)}
+               out / 'dataset.yaml': dataset_yaml(suite, guess)}
     existing = [str(p) for p in targets if p.exists()]
     if existing and not args.force:
         raise ConfigError(f'{", ".join(existing)}: already exists; pass --force to replace')

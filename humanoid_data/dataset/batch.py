@@ -27,12 +27,15 @@ from typing import Any, Callable, Iterator, Sequence
 from humanoid_data.bag.any_bag import bag_bytes
 from humanoid_data.bag.episode_state import require_finished
 from humanoid_data.bag.given_labels import GivenLabels, labels_for
-from humanoid_data.bag.suite_guess import dataset_yaml, fill_suite, guess_suite
+from humanoid_data.bag.episode_reader import session_suite
+from humanoid_data.bag.suite_files import fill_suite
+from humanoid_data.bag.suite_guess import SuiteGuess, guess_suite
 from humanoid_data.core.config import SuiteConfig, load_suite
 from humanoid_data.bag.metadata import read_episode_yaml
 from humanoid_data.core.contact_config import load_contact_config
 from humanoid_data.core.phases import load_taxonomy
 from humanoid_data.dataset.config import DatasetConfig, load_dataset_config
+from humanoid_data.dataset.plan_guess import dataset_yaml
 from humanoid_data.dataset.sources import EpisodeSource, describe_sources, discarded_under
 from humanoid_data.dataset.staging import SUMMARY, episode_key, stage_episode
 from humanoid_data.errors import BagError, ConfigError, HumanoidDataError
@@ -77,15 +80,13 @@ def _dataset_config_path(first: Path, suite_path: Path | None, out: Path) -> Pat
     The default one for the recorder's sessions (a suite.yaml beside the first episode),
     else one guessed from the first bag's suite, written to ``out/.staging/``.
     """
-    session_suite = any((p / 'suite.yaml').is_file() for p in (first.parent, first.parent.parent))
-    if session_suite and suite_path is None:
+    if session_suite(first) is not None and suite_path is None:
         return default_dataset_config()
     guess = guess_suite(first)
-    suite = suite_for(suite_path, first) if suite_path else guess.suite()
+    suite = suite_for(suite_path, first, guess) if suite_path else guess.suite()
     path = out / '.staging' / GUESSED_CONFIG
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dataset_yaml(suite, guess.receive_of(suite), first, guess.base_frame),
-                    encoding='utf-8')
+    path.write_text(dataset_yaml(suite, guess), encoding='utf-8')
     return path
 
 
@@ -104,11 +105,12 @@ def _stage_one(episode: str, staging: str, path: str, source_id: str, name: str,
         _release_memory()
 
 
-def suite_for(suite_path: Path, bag: Path) -> SuiteConfig:
+def suite_for(suite_path: Path, bag: Path, guess: SuiteGuess | None = None) -> SuiteConfig:
     """The suite a ``--suite`` file gives for ``bag``: the file, completed from the bag.
 
     A complete file is used as it is; one that leaves out what the bag can tell
-    (rates, sizes, types, robot, joints) is completed from the bag's own topics.
+    (rates, sizes, types, robot, joints) is completed from the bag's own topics (from
+    ``guess`` when the caller already read them).
 
     Raises:
         ConfigError: The file is not a valid suite even when completed (naming it).
@@ -118,7 +120,7 @@ def suite_for(suite_path: Path, bag: Path) -> SuiteConfig:
     try:
         return load_suite(suite_path)
     except ConfigError:
-        return fill_suite(suite_path, guess_suite(bag))
+        return fill_suite(suite_path, guess or guess_suite(bag))
 
 
 def _release_memory() -> None:
@@ -333,20 +335,34 @@ def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Pat
                  settings)
     args = (str(config_path), str(taxonomy_path), str(contact_path), fmt,
             str(suite_path or ''))
-    outcomes: Iterator[tuple[EpisodeSource, Path, Outcome]]
+    for source, stage, outcome in _stage_all(todo, jobs, ray, args):
+        _collect(source, stage, outcome, staged, result, on_progress)
+    ordered = _sort_verdicts(found, staged, result)
+    if result.converted:
+        failed = [{'episode': src.folder.name, 'session': src.folder.parent.name,
+                   'source_id': src.source_id, 'source_path': src.path, 'verdict': 'failed',
+                   'reason': result.failed[src.name]} for src in found
+                  if src.name in result.failed]
+        result.output = _pack(out, fmt, ordered, config, failed)
+    return result
+
+
+def _stage_all(todo: Todo, jobs: int, ray: str | None, args: tuple[str, ...]
+               ) -> Iterator[tuple[EpisodeSource, Path, Outcome]]:
+    """Stage ``todo`` on Ray, in ``jobs`` processes, or here one after another."""
     if ray is not None:
         from humanoid_data.dataset.ray_runner import in_ray
-        outcomes = in_ray(todo, ray, args)
-    elif jobs <= 1:      # in this process, one after another (no deadline: for debugging)
-        outcomes = (
-            (e, s, _outcome(str(e.folder), partial(_stage_here, e, s, args)))
-            for e, s in todo)
-    else:
-        outcomes = _in_processes(todo, jobs, args)
-    for source, stage, outcome in outcomes:
-        _collect(source, stage, outcome, staged, result, on_progress)
-    names = [s.name for s in found if s.name in staged]      # in (session, episode) order
-    ordered = [staged[name] for name in names]
+        return in_ray(todo, ray, args)
+    if jobs <= 1:      # in this process, one after another (no deadline: for debugging)
+        return ((e, s, _outcome(str(e.folder), partial(_stage_here, e, s, args)))
+                for e, s in todo)
+    return _in_processes(todo, jobs, args)
+
+
+def _sort_verdicts(found: list[EpisodeSource], staged: dict[str, tuple[Path, dict[str, Any]]],
+                   result: ConvertResult) -> list[tuple[Path, dict[str, Any]]]:
+    """Note each staged episode's verdict; return them in (session, episode) order."""
+    names = [s.name for s in found if s.name in staged]
     for name in names:
         summary = staged[name][1]
         if summary['verdict'] == 'rejected':
@@ -355,13 +371,7 @@ def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Pat
             result.converted.append(name)
             if summary['verdict'] == 'flagged':
                 result.flagged.append(name)
-    if result.converted:
-        failed = [{'episode': src.folder.name, 'session': src.folder.parent.name,
-                   'source_id': src.source_id, 'source_path': src.path, 'verdict': 'failed',
-                   'reason': result.failed[src.name]} for src in found
-                  if src.name in result.failed]
-        result.output = _pack(out, fmt, ordered, config, failed)
-    return result
+    return [staged[name] for name in names]
 
 
 def _pack(out: Path, fmt: str, ordered: list[tuple[Path, dict[str, Any]]],

@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 import psutil
 
@@ -160,34 +160,45 @@ def in_ray(todo: list[tuple[EpisodeSource, Path]], address: str, args: tuple[str
                 (ref, _item(ray, ref)) for ref in ready]
             ended += [(ref, None) for ref, run in running.values()
                       if run.past_deadline() and not any(ref is r for r in ready)]
-            value: Any      # an outcome, or why the attempt failed
             for ref, item in ended:
                 run = running[id(ref)][1]
                 if item is not None and item[0] == 'started':
                     run.worker, run.started = item[1], time.monotonic()
                     continue
                 del running[id(ref)]
-                if item is None:
-                    _cancel(ray, ref, run.worker)
-                    item = 'retry', (f'no result within {run.limit_s:.0f} s, twice (a stuck '
-                                     'encoder?); the Ray task was cancelled')
-                kind, value = item
-                if kind == 'outcome':
-                    yield run.source, run.stage, value
-                    continue
-                shutil.rmtree(run.stage, ignore_errors=True)
-                if kind == 'retry' and run.attempt == 1:
+                outcome = _settle(ray, ref, run, item)
+                if outcome is None:
                     submit(run.source, run.stage, 2)
                 else:
-                    where = f' (Ray node {run.worker["host"]})' if run.worker else ''
-                    yield run.source, run.stage, ('failed',
-                                                  f'{run.source.folder}: {value}{where}')
+                    yield run.source, run.stage, outcome
     finally:
         for ref, _ in running.values():
             _cancel(ray, ref, None, wait=False)
         if connected is not None:
             ray.shutdown()
             _restore_environment(connected)
+
+
+def _settle(ray: Any, ref: Any, run: _Attempt, item: tuple[str, Any] | None
+            ) -> Outcome | None:
+    """The outcome of an ended attempt (None: try once more).
+
+    ``item`` is what the task reported last (``_item``), None when it is past its
+    deadline: it is cancelled then. An attempt that did not give an outcome has its
+    staging folder removed.
+    """
+    if item is None:
+        _cancel(ray, ref, run.worker)
+        item = 'retry', (f'no result within {run.limit_s:.0f} s, twice (a stuck '
+                         'encoder?); the Ray task was cancelled')
+    kind, value = item
+    if kind == 'outcome':
+        return cast(Outcome, value)
+    shutil.rmtree(run.stage, ignore_errors=True)
+    if kind == 'retry' and run.attempt == 1:
+        return None
+    where = f' (Ray node {run.worker["host"]})' if run.worker else ''
+    return 'failed', f'{run.source.folder}: {value}{where}'
 
 
 def _check_fits(ray: Any, resources: dict[str, float], local: bool) -> None:

@@ -64,8 +64,8 @@ def _found_under(source: Path) -> list[Path]:
             raise ConfigError(f'{source}: not a bag (a bag file ends in '
                               f'{", ".join(BAG_FILE_SUFFIXES)}, else give its folder)')
         return [source]
-    folders = {source} | {p.parent for suffix in BAG_FILE_SUFFIXES + (BAG_METADATA,)
-                          for p in source.rglob(f'*{suffix}')}
+    folders = {source} | {p.parent for p in source.rglob('*')    # one walk of the tree
+                          if p.suffix in BAG_FILE_SUFFIXES or p.name == BAG_METADATA}
     # A rosbag2 folder's files are its own, not episodes; hidden folders hold an
     # episode's kept original or a repair in progress.
     bags = {f for f in folders if (f / BAG_METADATA).is_file()}
