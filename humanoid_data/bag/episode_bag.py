@@ -35,8 +35,9 @@ from humanoid_data.errors import BagError
 #: rosbag2 metadata version written (readable by Jazzy and newer ``ros2 bag``).
 BAG_VERSION = 8
 MAGIC = b'\x89MCAP0\r\n'
-#: Chunks close on the writer's flush period; this size only bounds a chunk in between.
-MAX_CHUNK_BYTES = 64 << 20
+#: Chunks close on the writer's flush period, or at this size if sooner: mcap copies a chunk
+#: several times while closing it, so the size bounds the writer's memory (docs/architecture.md).
+MAX_CHUNK_BYTES = 4 << 20
 
 
 class Compression(str, Enum):

@@ -144,3 +144,19 @@ def test_header_stamps_survive(tmp_path, suite):
     with Reader(tmp_path / 'copy') as reader:
         stamps = [header_stamp_ns(raw) for c, _, raw in reader.messages()]
     assert stamps == [T0 + k * MS for k in range(20)]
+
+
+def test_a_chunk_closes_at_its_size_bound_between_flushes(tmp_path, suite, monkeypatch):
+    bound = 64 * 1024      # well above the schemas that share the first chunk
+    monkeypatch.setattr(episode_bag, 'MAX_CHUNK_BYTES', bound)
+    topics = topics_for(suite)
+    ft = next(i for i, t in enumerate(topics) if t.topic == '/wrist/right/ft')
+    bag = EpisodeBag(tmp_path / 'ep', topics)
+    data = encode.wrench(T0, 'ft', [1.0, 0.0, 1.0], [0.0, 0.0, 0.0])
+    per_chunk = -(-bound // len(data))           # messages that reach the bound
+    for k in range(3 * per_chunk):               # never flushed by the caller
+        bag.write(ft, T0 + k * MS, data)
+    assert bag.counts[ft] == 3 * per_chunk       # each bound closed a chunk: on disk
+    bag.close()
+    report = verify_bag(tmp_path / 'ep')
+    assert report.ok and report.chunks == 3
