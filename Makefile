@@ -40,7 +40,10 @@ test: $(STAMP)
 	$(PY) -m pytest -q test
 
 bench: $(STAMP)
-	$(PY) bench/record_throughput.py --compression zstd
+	$(PY) bench/record_throughput.py --compression lz4
+	$(PY) bench/record_throughput.py --scales 1 --compression none --no-floor
+	$(PY) bench/record_throughput.py --scales 1 --compression zstd --no-floor
+	$(PY) bench/writer_cost.py
 	$(PY) bench/companions.py
 	$(PY) bench/convert_throughput.py
 	$(PY) bench/encoder_quality.py

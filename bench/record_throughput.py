@@ -220,7 +220,7 @@ def main() -> None:
                         help='replay processes sharing the streams')
     parser.add_argument('--fsync', choices=('never', 'close', 'flush'), default='close',
                         help="the recorder's fsync policy")
-    parser.add_argument('--compression', choices=('none', 'lz4', 'zstd'), default='none',
+    parser.add_argument('--compression', choices=('none', 'lz4', 'zstd'), default='lz4',
                         help="the recorder's chunk compression")
     parser.add_argument('--no-floor', action='store_true',
                         help='skip the raw-subscriber receive floor')

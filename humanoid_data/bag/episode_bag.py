@@ -37,7 +37,7 @@ BAG_VERSION = 8
 MAGIC = b'\x89MCAP0\r\n'
 #: Chunks close on the writer's flush period, or at this size if sooner: mcap copies a chunk
 #: several times while closing it, so the size bounds the writer's memory (docs/architecture.md).
-MAX_CHUNK_BYTES = 4 << 20
+MAX_CHUNK_BYTES = 8 << 20
 
 
 class Compression(str, Enum):
