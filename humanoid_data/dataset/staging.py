@@ -44,6 +44,7 @@ from humanoid_data.core.config import Modality, SuiteConfig
 from humanoid_data.core.contact_config import ContactConfig
 from humanoid_data.core.events import encode_event
 from humanoid_data.core.phases import Taxonomy
+from humanoid_data.core.scheduling import drop_realtime_priority
 from humanoid_data.dataset.config import DatasetConfig
 from humanoid_data.dataset.episode import EpisodeData, FramePlan, assemble
 from humanoid_data.dataset.labels_source import LabelOrigin, LabelProvenance, label_files
@@ -174,6 +175,7 @@ class _VideoSink:
         self.plan, self.path = plan, path
         self.container, self.stream = _video_writer(path, plan, config)
         self.stats = PixelStats()
+        self.opened = False
 
     def feed(self, frame: int, index: int, image: ImageArray) -> None:
         import av
@@ -183,6 +185,10 @@ class _VideoSink:
         video_frame.pts = frame
         for packet in self.stream.encode(video_frame):
             self.container.mux(packet)
+        if not self.opened:
+            # The encoder opened at this first frame; SVT-AV1 made its threads real-time.
+            self.opened = True
+            drop_realtime_priority()
 
     def finish(self) -> tuple[list[float], dict[str, list]]:
         """Flush the encoder; the encoded frames' times (s) and the pixel statistics."""
