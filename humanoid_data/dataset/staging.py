@@ -49,6 +49,7 @@ from humanoid_data.dataset.config import DatasetConfig
 from humanoid_data.dataset.episode import EpisodeData, FramePlan, assemble
 from humanoid_data.dataset.labels_source import LabelOrigin, LabelProvenance, label_files
 from humanoid_data.dataset.lidar_scans import LidarSink
+from humanoid_data.dataset.sink_feeder import SinkFeeder
 from humanoid_data.dataset.timing import CLOCK
 from humanoid_data.dataset.sources import EpisodeSource, verify_source
 from humanoid_data.errors import BagError, HumanoidDataError
@@ -224,7 +225,9 @@ class _ImageSink:
 def _feed_sinks(data: EpisodeData, sinks: list[Any]) -> None:
     """Feed every sink the messages its frames use, in frame order, from one bag pass.
 
-    Cameras, depth and LiDAR share the chunks that pass decompresses.
+    Cameras, depth and LiDAR share the chunks that pass decompresses. The sinks are fed
+    from a thread of their own (``SinkFeeder``), so encoding and writing overlap the
+    reading; their stage times are measured in that thread and overlap ``read_large``.
     """
     positions: list[dict[int, list[int]]] = []
     wanted: dict[str, set[int]] = {}
@@ -236,16 +239,24 @@ def _feed_sinks(data: EpisodeData, sinks: list[Any]) -> None:
         wanted.setdefault(sink.plan.topic, set()).update(where)
     pending: list[dict[int, tuple[int, Any]]] = [{} for _ in sinks]
     next_frame = [0] * len(sinks)
-    for topic, index, value in CLOCK.producing('read_large', data.reader.read_topics(wanted)):
-        for k, sink in enumerate(sinks):
-            if sink.plan.topic != topic or index not in positions[k]:
-                continue
-            for frame in positions[k][index]:
-                pending[k][frame] = (index, value)
-            with CLOCK.timed(sink.stage):
+    feeder = SinkFeeder()
+    try:
+        for topic, index, value in CLOCK.producing('read_large',
+                                                   data.reader.read_topics(wanted)):
+            for k, sink in enumerate(sinks):
+                if sink.plan.topic != topic or index not in positions[k]:
+                    continue
+                for frame in positions[k][index]:
+                    pending[k][frame] = (index, value)
                 while next_frame[k] in pending[k]:
-                    sink.feed(next_frame[k], *pending[k].pop(next_frame[k]))
+                    feeder.put(sink, next_frame[k], *pending[k].pop(next_frame[k]))
                     next_frame[k] += 1
+    except BaseException:
+        feeder.cancel()
+        raise
+    feeder.close()
+    for stage, seconds in feeder.seconds.items():
+        CLOCK.add(stage, seconds)
 
 
 def packet_times(path: Path) -> list[float]:
