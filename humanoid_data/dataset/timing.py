@@ -5,9 +5,11 @@ Stages: ``verify`` (chunk checksums), ``read`` (pass 1 over the bag: stamps, eve
 ``calibrate`` (transforms, extrinsics, checks), ``read_large`` (pass 2: the images and
 scans the frames use, read and decoded), ``encode`` (video frames), ``write_images``
 (HDF5 image datasets), ``lidar`` (crop, downsample, write the sidecar) and ``write``
-(frames, stamps, labels). ``bench/convert_throughput.py`` sums them over a run, so the
-next bottleneck is visible. Each converting process stages one episode at a time; the
-clock is reset at the start of each.
+(frames, stamps, labels). The sinks' stages (``encode``, ``write_images``, ``lidar``)
+are timed in pass 2's sink thread and overlap ``read_large``.
+``bench/convert_throughput.py`` sums them over a run, so the next bottleneck is visible.
+Each converting process stages one episode at a time; the clock is reset at the start of
+each.
 """
 
 from __future__ import annotations
