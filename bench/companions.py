@@ -10,12 +10,13 @@
 2. Marker latency over DDS: pedal presses on /joy (header stamped at the press) through
    marker_teleop into the recorder's bags; latency = the event's log time in the bag
    minus the press stamp, p50 and p99.
-3. CPU of every node of a default-suite session (simulated humanoid, recorder, contact
-   monitor, marker_teleop), each as a share of one core and as a ratio to the recorder,
-   twice in the same run: with a separate sync_monitor receiving every stream again, and
-   with the recorder grading sync from what it receives (the default); the live stack
-   (all but the simulator) against its target of one core, and the two against each
-   other.
+3. CPU of every node of a default-suite session (simulated humanoid, recorder,
+   marker_teleop, and the monitors where they run), each as a share of one core and as a
+   ratio to the recorder, three times in the same run: with sync_monitor and
+   contact_monitor receiving their streams again, with only contact_monitor apart, and
+   with the recorder grading sync and detecting contacts from what it receives (the
+   default: one receive per message); the live stack (all but the simulator) against
+   its target of one core, and the topologies against each other.
 
     python bench/companions.py [--cycles 10] [--noise 1 2 3] [--tolerance-ms 10]
         [--detection-only | --cpu-only] [--presses 40] [--seconds 10]
@@ -221,8 +222,8 @@ def marker_latency(presses: int, out: Path) -> None:
           f'{presses} presses, p50 {p50:.2f} ms, p99 {p99:.2f} ms', flush=True)
 
 
-def _session_cpu(seconds: float, out: Path, name: str, separate_sync: bool
-                 ) -> dict[str, float]:
+def _session_cpu(seconds: float, out: Path, name: str, separate_sync: bool,
+                 separate_contacts: bool) -> dict[str, float]:
     """Share of a core per node of one default-suite session."""
     import psutil
 
@@ -230,6 +231,7 @@ def _session_cpu(seconds: float, out: Path, name: str, separate_sync: bool
     from humanoid_data.cli.processes import start_all, stop_all
 
     plan = session_plan(str(default_suite()), str(out), True, sync_monitor=separate_sync,
+                        contact_monitor=separate_contacts,
                         recorder={'session': name, 'live_sync': not separate_sync},
                         simulator={'autoplay': True})
     processes = start_all(plan, out / name / 'logs')
@@ -246,18 +248,22 @@ def _session_cpu(seconds: float, out: Path, name: str, separate_sync: bool
 
 
 def companion_cpu(seconds: float, out: Path) -> None:
-    """Print CPU per node of a default-suite session, sync graded two ways, same run.
+    """Print CPU per node of a default-suite session in three topologies, same run.
 
-    Once with a separate sync_monitor receiving every stream again (the recorder's live
-    grading off), once with the recorder grading sync from what it receives (default).
-    The live stack (every node but the simulator) is compared with its target of one
-    core, and the two topologies with each other.
+    With sync_monitor and contact_monitor each receiving their streams again (the
+    recorder's own grading and detection off); with the recorder grading sync but
+    contact_monitor detecting contacts; and with the recorder doing both from what it
+    receives (the default: one receive per message). The live stack (every node but the
+    simulator) is compared with its target of one core, and the topologies with each
+    other.
     """
     import psutil
 
     totals = {}
-    for name, separate in (('separate_sync_monitor', True), ('recorder_grades_sync', False)):
-        share = _session_cpu(seconds, out, name, separate)
+    for name, separate_sync, separate_contacts in (
+            ('separate_monitors', True, True), ('contact_monitor', False, True),
+            ('one_receive', False, False)):
+        share = _session_cpu(seconds, out, name, separate_sync, separate_contacts)
         live = sum(v for n, v in share.items() if n != 'sim_robot')
         totals[name] = live
         print(f'CPU per node over {seconds:g} s of the default suite at 1x '
@@ -267,8 +273,9 @@ def companion_cpu(seconds: float, out: Path) -> None:
         for node, value in share.items():
             print(f'  {node:<16} {100 * value:5.0f} % of a core   '
                   f'{value / share["recorder"]:.2f} x recorder', flush=True)
-    print(f'live stack, recorder grading sync / separate sync_monitor: '
-          f'{totals["recorder_grades_sync"] / totals["separate_sync_monitor"]:.2f}')
+    print(f'live stack, one receive / separate monitors: '
+          f'{totals["one_receive"] / totals["separate_monitors"]:.2f}; one receive / '
+          f'contact_monitor apart: {totals["one_receive"] / totals["contact_monitor"]:.2f}')
 
 
 def main() -> None:

@@ -1,10 +1,13 @@
-"""Launch a recording session: recorder (live sync health included), contact monitor, markers.
+"""Launch a recording session: recorder (live sync and contacts included), markers.
 
     ros2 launch humanoid_data record_session.launch.py \
         config:=/path/humanoid.yaml output_dir:=recordings sim:=true
 
 Arguments: ``sim`` also starts the simulated humanoid; ``companions`` (default true)
-starts contact_monitor; ``sync_monitor`` (default false) starts the separate sync
+detects contacts live, in the recorder from the messages it receives (its ``contacts``
+parameter, ``~/tare`` on the recorder); ``contact_monitor`` (default false) detects them
+in a contact_monitor process instead, which receives the force-torque and tactile
+streams again; ``sync_monitor`` (default false) starts the separate sync
 monitor, which receives every stream again (the recorder publishes the same sync
 statuses itself); ``teleop`` (default true) starts marker_teleop for pedals and service
 calls. For the keyboard UI, run ``humanoid-data teleop`` (or
@@ -21,7 +24,7 @@ from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration
+from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 
 
@@ -42,7 +45,10 @@ def generate_launch_description():
         DeclareLaunchArgument('sim', default_value='false',
                               description='also start the simulated humanoid'),
         DeclareLaunchArgument('companions', default_value='true',
-                              description='start contact_monitor'),
+                              description='detect contacts live (in the recorder)'),
+        DeclareLaunchArgument('contact_monitor', default_value='false',
+                              description='detect contacts in contact_monitor instead (a '
+                                          'second receive of the contact streams)'),
         DeclareLaunchArgument('sync_monitor', default_value='false',
                               description='also start sync_monitor (a second receive of '
                                           'every stream; the recorder grades sync itself)'),
@@ -58,17 +64,27 @@ def generate_launch_description():
         package='humanoid_data', executable='sim_robot', name='sim_robot', output='screen',
         parameters=[{'config': config}], prefix=YIELD,
         condition=IfCondition(LaunchConfiguration('sim'))))
-    for executable, flag in (('contact_monitor', 'companions'),
-                             ('sync_monitor', 'sync_monitor')):
+    companions = LaunchConfiguration('companions')
+    separate = LaunchConfiguration('contact_monitor')
+    # 'true' and 'false' as launch gives them; the expressions give Python values.
+    in_own_process = PythonExpression(["'", companions, "' == 'true' and '", separate,
+                                       "' == 'true'"])
+    in_recorder = PythonExpression(["'", companions, "' == 'true' and '", separate,
+                                    "' != 'true'"])
+    tare_node = PythonExpression(["'/contact_monitor' if '", separate,
+                                  "' == 'true' else '/recorder'"])
+    for executable, condition in (('contact_monitor', in_own_process),
+                                  ('sync_monitor', LaunchConfiguration('sync_monitor'))):
         actions.append(Node(
             package='humanoid_data', executable=executable, name=executable, output='screen',
             parameters=[{'config': config}], prefix=YIELD,
-            condition=IfCondition(LaunchConfiguration(flag))))
+            condition=IfCondition(condition)))
     actions.append(Node(
         package='humanoid_data', executable='marker_teleop', name='marker_teleop',
-        output='screen', parameters=[{'ui': False}], prefix=YIELD,
-        condition=IfCondition(LaunchConfiguration('teleop'))))
+        output='screen', parameters=[{'ui': False, 'contact_monitor': tare_node}],
+        prefix=YIELD, condition=IfCondition(LaunchConfiguration('teleop'))))
     actions.append(Node(
         package='humanoid_data', executable='recorder', name='recorder', output='screen',
-        parameters=[{'config': config, 'output_dir': LaunchConfiguration('output_dir')}]))
+        parameters=[{'config': config, 'output_dir': LaunchConfiguration('output_dir'),
+                     'contacts': in_recorder}]))
     return LaunchDescription(actions)

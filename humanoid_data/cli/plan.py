@@ -28,7 +28,8 @@ class NodeLaunch(NamedTuple):
 
 
 def session_plan(config: str, output_dir: str, sim: bool, *, companions: bool = True,
-                 teleop: bool = True, sync_monitor: bool = False,
+                 contact_monitor: bool = False, teleop: bool = True,
+                 sync_monitor: bool = False,
                  recorder: Mapping[str, Any] | None = None,
                  simulator: Mapping[str, Any] | None = None,
                  operator: Mapping[str, Any] | None = None) -> list[NodeLaunch]:
@@ -38,7 +39,10 @@ def session_plan(config: str, output_dir: str, sim: bool, *, companions: bool = 
         config: Sensor-suite file given to every node.
         output_dir: Folder for session folders.
         sim: Also start the simulated humanoid.
-        companions: Start contact_monitor.
+        companions: Detect contacts live: in the recorder, from the messages it receives
+            (its ``contacts`` parameter), or in contact_monitor with ``contact_monitor``.
+        contact_monitor: Detect contacts in a contact_monitor process of its own, which
+            receives every force-torque and tactile message a second time.
         teleop: Start marker_teleop without its terminal UI (pedal, services); run
             ``humanoid-data teleop`` in a terminal for the keyboard UI instead.
         sync_monitor: Also start sync_monitor, which receives every stream a second
@@ -57,7 +61,7 @@ def session_plan(config: str, output_dir: str, sim: bool, *, companions: bool = 
     if sim:
         nodes.append(NodeLaunch('sim_robot', 'sim_robot',
                                 {'config': config, **(simulator or {})}, YIELDING))
-    if companions:
+    if companions and contact_monitor:
         nodes.append(NodeLaunch('contact_monitor', 'contact_monitor', {'config': config},
                                 YIELDING))
     if sync_monitor:
@@ -65,7 +69,15 @@ def session_plan(config: str, output_dir: str, sim: bool, *, companions: bool = 
                                 YIELDING))
     if teleop:
         nodes.append(NodeLaunch('marker_teleop', 'marker_teleop',
-                                {'ui': False, **(operator or {})}, YIELDING))
+                                {'ui': False, 'contact_monitor': tare_node(contact_monitor),
+                                 **(operator or {})}, YIELDING))
     nodes.append(NodeLaunch('recorder', 'recorder',
-                            {'config': config, 'output_dir': output_dir, **(recorder or {})}))
+                            {'config': config, 'output_dir': output_dir,
+                             'contacts': companions and not contact_monitor,
+                             **(recorder or {})}))
     return nodes
+
+
+def tare_node(contact_monitor: bool) -> str:
+    """The node whose ``~/tare`` re-estimates the contact biases."""
+    return '/contact_monitor' if contact_monitor else '/recorder'

@@ -32,7 +32,8 @@ def record(config: Path, out: Path, *, sim: bool, session: str = '',
            recorder: dict[str, Any] | None = None,
            simulator: dict[str, Any] | None = None,
            operator: dict[str, Any] | None = None, companions: bool = True,
-           teleop: bool = True, sync_monitor: bool = False) -> list[NodeLaunch]:
+           contact_monitor: bool = False, teleop: bool = True,
+           sync_monitor: bool = False) -> list[NodeLaunch]:
     """Validate inputs and return the session's node plan (what ``record`` starts).
 
     Raises:
@@ -43,7 +44,8 @@ def record(config: Path, out: Path, *, sim: bool, session: str = '',
     load_suite(config)
     ensure_writable(out)
     params = {'session': session or default_session_name(), **(recorder or {})}
-    return session_plan(str(config), str(out), sim, companions=companions, teleop=teleop,
+    return session_plan(str(config), str(out), sim, companions=companions,
+                        contact_monitor=contact_monitor, teleop=teleop,
                         sync_monitor=sync_monitor, recorder=params, simulator=simulator,
                         operator=operator)
 
@@ -56,7 +58,8 @@ def _run_record(args: argparse.Namespace) -> int:
                             'instruction': args.instruction},
                   operator={'operator': args.operator, 'task': args.task,
                             'instruction': args.instruction},
-                  companions=not args.no_companions, teleop=not args.no_teleop,
+                  companions=not args.no_companions,
+                  contact_monitor=args.contact_monitor, teleop=not args.no_teleop,
                   sync_monitor=args.sync_monitor)
     print(f'recording into {Path(args.out) / plan[-1].parameters["session"]}; '
           'Ctrl-C to finish')
@@ -87,7 +90,10 @@ def add_parsers(verbs: Any) -> None:
     rec.add_argument('--task', default='', help='default task')
     rec.add_argument('--instruction', default='', help='default language instruction')
     rec.add_argument('--no-companions', action='store_true',
-                     help='do not start contact_monitor')
+                     help='no live contact detection')
+    rec.add_argument('--contact-monitor', action='store_true',
+                     help='detect contacts in a contact_monitor process, which receives the '
+                          'force-torque and tactile streams again (default: in the recorder)')
     rec.add_argument('--sync-monitor', action='store_true',
                      help='also start sync_monitor (receives every stream again; the '
                           'recorder publishes the same live sync statuses itself)')

@@ -54,6 +54,11 @@ class RecorderSettings:
     live_sync: bool = _param(
         True, 'grade every stream\'s sync live from the messages the recorder receives and '
               'publish it on /diagnostics (sync_monitor then need not receive them again)')
+    contacts: bool = _param(
+        False, 'detect contacts from the force-torque and tactile messages the recorder '
+               'receives and publish them on the events topic, with ~/tare (contact_monitor '
+               'then need not receive them again)')
+    contact_config: str = _file_param('contact.yaml', 'contact thresholds YAML (contacts)')
     flush_period_s: float = _param(
         0.25, 'open chunks go to disk at least this often: a killed recorder loses at '
               'most about this much (s)')
@@ -161,7 +166,9 @@ class TeleopSettings:
     events_topic: str = _events_param()
     joy_topic: str = _param('/joy', 'sensor_msgs/Joy topic of the pedal or controller')
     recorder: str = _param('/recorder', 'recorder node, whose status the UI shows')
-    contact_monitor: str = _param('/contact_monitor', 'contact monitor node (tare service)')
+    contact_monitor: str = _param(
+        '/recorder', 'node whose ~/tare re-estimates the contact biases: the recorder '
+                     '(its contacts parameter) or /contact_monitor')
     task: str = _param('', 'task of the episodes (default: the taxonomy default task)')
     instruction: str = _param('', 'language instruction (default: the task instruction)')
     operator: str = _param('', 'operator name written into episode_start events')

@@ -8,7 +8,8 @@ Data flow::
                      RecorderEngine queue (bounded, MiB) --full--> counted drop, warning
                         v
                      writer thread --> <session>/<episode>/ MCAP bag + episode.yaml
-    services ~/start_episode ~/stop_episode ~/discard_episode, episode events
+    force-torque and tactile (``contacts``) --> ContactCompanion --> contact events
+    services ~/start_episode ~/stop_episode ~/discard_episode (~/tare), episode events
     status at 1 Hz on /diagnostics
 """
 
@@ -27,6 +28,7 @@ from std_srvs.srv import Trigger
 
 from humanoid_data.bag.typestore import check_msgtype
 from humanoid_data.core.config import load_suite
+from humanoid_data.core.contact_config import load_contact_config
 from humanoid_data.core.events import EventBase
 from humanoid_data.core.phases import load_taxonomy
 from humanoid_data.core.settings import RecorderSettings
@@ -34,14 +36,15 @@ from humanoid_data.core.topics import topics_for
 from humanoid_data.errors import EpisodeStateError
 from humanoid_data.monitors.sync import (
     EpisodeSyncCheck, Level, LiveSync, load_sync_thresholds)
-from humanoid_data.nodes.companions import sync_statuses
+from humanoid_data.nodes.companions import ContactCompanion, sync_statuses
 from humanoid_data.nodes.runtime import (
     LATCHED_READER_DEPTH, declare_settings, events_executor_available, events_qos, latched_qos,
     message_class, recorder_qos, run_node)
 from humanoid_data.recording.engine import RecorderEngine
 from humanoid_data.recording.status import status_line
 from humanoid_data.recording.session import Session, default_session_name
-from humanoid_data.resources import default_suite, default_sync_config, default_taxonomy
+from humanoid_data.resources import (
+    default_contact_config, default_suite, default_sync_config, default_taxonomy)
 
 
 class Recorder(Node):
@@ -70,6 +73,7 @@ class Recorder(Node):
                                   int(self.settings.status_period_s * 1e9)) \
             if self.settings.live_sync else None
         self._sync_levels: dict[str, Level] = {}
+        self.contact_errors = 0
         self.engine = RecorderEngine(topics, session, self.settings, self.get_logger(),
                                      config_digest=suite.digest, config_file=suite.source,
                                      taxonomy=taxonomy.version,
@@ -82,6 +86,19 @@ class Recorder(Node):
         # messages missing by header-stamp gaps.
         self.needs_message_info = not events_executor_available()
         on_message = self._on_message_info if self.needs_message_info else self._on_message
+        # Contact detection on the messages received here: the live stack receives each
+        # force-torque and tactile message once (docs/architecture.md).
+        self.contact: ContactCompanion | None = None
+        self._contact_topics: list[str | None] = [None] * len(self.engine.topics)
+        if self.settings.contacts:
+            self.contact = ContactCompanion(
+                self, suite, load_contact_config(self.settings.contact_config
+                                                 or default_contact_config()),
+                taxonomy.version, self.settings.events_topic, True,
+                self.settings.status_period_s)
+            watched = set(self.contact.topics)
+            self._contact_topics = [t.topic if t.topic in watched else None
+                                    for t in self.engine.topics]
         for index, spec in enumerate(self.engine.topics):
             if spec.is_events:
                 qos = events_qos(spec.depth)
@@ -104,6 +121,8 @@ class Recorder(Node):
         event = self.engine.offer(index, data)
         if event is not None:
             self._apply(event)
+        elif self._contact_topics[index] is not None:
+            self._detect(index, data)
 
     def _on_message_info(self, index: int, data: bytes, info: dict) -> None:
         # Sequence numbers exist from Iron on; Humble's message info has none.
@@ -112,6 +131,17 @@ class Recorder(Node):
                                   gid['data'] if gid else b'')
         if event is not None:
             self._apply(event)
+        elif self._contact_topics[index] is not None:
+            self._detect(index, data)
+
+    def _detect(self, index: int, data: bytes) -> None:
+        assert self.contact is not None
+        try:
+            self.contact.on_message(self._contact_topics[index] or '', data)
+        except Exception as err:  # detection must never stop recording
+            self.contact_errors += 1
+            self.get_logger().error(f'contact detection failed: {err!r}',
+                                    throttle_duration_sec=5.0)
 
     def _on_lost(self, index: int, info: object) -> None:
         # The middleware saw messages that never reached us (a reader history overflowed
@@ -121,6 +151,8 @@ class Recorder(Node):
     def _apply(self, event: EventBase) -> None:
         if event.stamp_ns < self._started_ns:
             return  # replayed to us by transient-local durability: history, not a command
+        if self.contact is not None:
+            self.contact.on_event(event)      # re-tare at an operator's episode start
         try:
             done = self.engine.apply_event(event)
         except EpisodeStateError as err:

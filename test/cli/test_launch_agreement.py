@@ -24,6 +24,13 @@ class _Config:
         self.name = name
 
 
+class _Expression:
+    """``PythonExpression``: its parts joined and evaluated, as launch does."""
+
+    def __init__(self, parts):
+        self.parts = parts
+
+
 class _Declared:
     def __init__(self, name, default_value='', description=''):
         self.name, self.default = name, default_value
@@ -51,7 +58,8 @@ def _stub_modules(monkeypatch, share):
     module('launch.actions', DeclareLaunchArgument=_Declared,
            SetEnvironmentVariable=lambda name, value: ('env', name, value))
     module('launch.conditions', IfCondition=_If)
-    module('launch.substitutions', LaunchConfiguration=_Config)
+    module('launch.substitutions', LaunchConfiguration=_Config,
+           PythonExpression=_Expression)
     module('launch_ros')
     module('launch_ros.actions', Node=_Node)
     module('ament_index_python')
@@ -63,12 +71,15 @@ def _evaluate(actions, arguments):
     values.update(arguments)
 
     def resolve(value):
+        if isinstance(value, _Expression):
+            return eval(''.join(str(resolve(part)) for part in value.parts))  # as launch
         return values[value.name] if isinstance(value, _Config) else value
     nodes = []
     for action in actions:
         if not isinstance(action, _Node):
             continue
-        if action.condition is not None and resolve(action.condition.value) != 'true':
+        if action.condition is not None and str(
+                resolve(action.condition.value)).lower() != 'true':
             continue
         params = {}
         for group in action.parameters:
@@ -77,11 +88,12 @@ def _evaluate(actions, arguments):
     return nodes
 
 
-@pytest.mark.parametrize('sim, companions, teleop, sync_monitor', [
-    (True, True, True, False), (False, True, True, True), (True, False, False, False),
-    (False, False, True, True)])
-def test_launch_file_matches_record_plan(monkeypatch, tmp_path, sim, companions, teleop,
-                                         sync_monitor):
+@pytest.mark.parametrize('sim, companions, contact_monitor, teleop, sync_monitor', [
+    (True, True, False, True, False), (False, True, False, True, True),
+    (True, True, True, True, False), (True, False, False, False, False),
+    (False, False, True, True, True)])
+def test_launch_file_matches_record_plan(monkeypatch, tmp_path, sim, companions,
+                                         contact_monitor, teleop, sync_monitor):
     _stub_modules(monkeypatch, str(tmp_path))
     spec = importlib.util.spec_from_file_location('record_session_launch', LAUNCH_FILE)
     launch_module = importlib.util.module_from_spec(spec)
@@ -89,11 +101,13 @@ def test_launch_file_matches_record_plan(monkeypatch, tmp_path, sim, companions,
     actions = launch_module.generate_launch_description()
     flag = {True: 'true', False: 'false'}
     arguments = {'config': '/robot/suite.yaml', 'output_dir': '/data/rec', 'sim': flag[sim],
-                 'companions': flag[companions], 'teleop': flag[teleop],
+                 'companions': flag[companions], 'contact_monitor': flag[contact_monitor],
+                 'teleop': flag[teleop],
                  'sync_monitor': flag[sync_monitor]}
     from_launch = _evaluate(actions, arguments)
     plan = session_plan('/robot/suite.yaml', '/data/rec', sim, companions=companions,
-                        teleop=teleop, sync_monitor=sync_monitor)
+                        contact_monitor=contact_monitor, teleop=teleop,
+                        sync_monitor=sync_monitor)
     assert from_launch == [('humanoid_data', n.executable, n.name, n.parameters, n.nice)
                            for n in plan]
 
@@ -108,6 +122,8 @@ def test_launch_defaults_point_at_installed_share(monkeypatch, tmp_path):
     actions = launch_module.generate_launch_description()
     defaults = {a.name: a.default for a in actions if isinstance(a, _Declared)}
     assert defaults['config'] == str(tmp_path / 'config' / 'humanoid.yaml')
+    # contacts are detected in the recorder unless asked otherwise, as session_plan does
+    assert (defaults['companions'], defaults['contact_monitor']) == ('true', 'false')
     envs = [a for a in actions if isinstance(a, tuple)]
     assert ('env', 'FASTDDS_DEFAULT_PROFILES_FILE',
             str(tmp_path / 'config' / 'fastdds_profile.xml')) in envs

@@ -152,18 +152,23 @@ def test_sync_monitor_reports_injected_faults(ros_node, tmp_path, light_suite_fi
     assert {'wrist_left_ft', 'tactile_right_thumb'} <= set(seen)
 
 
-def test_contact_monitor_node_reports_the_simulated_grasp(ros_node, tmp_path,
-                                                          light_suite_file):
-    """The grasp is played only once the monitor has tared every channel at rest.
+@pytest.mark.parametrize('host', ['contact_monitor', 'recorder'])
+def test_contact_detection_reports_the_simulated_grasp(ros_node, tmp_path, light_suite_file,
+                                                       host):
+    """The grasp is played only once the detector has tared every channel at rest.
 
-    Autoplay would race the monitor's start: a monitor joining mid-grasp tares on a
-    touching hand and reports that onset late. Here the operator's episode start (which
-    also re-tares the monitor) plays one cycle after it, as in a recording session.
+    Autoplay would race the detector's start: one joining mid-grasp tares on a touching
+    hand and reports that onset late. Here the operator's episode start (which also
+    re-tares the detector) plays one cycle after it, as in a recording session. The
+    detector runs in contact_monitor, or in the recorder (``contacts``) on the messages
+    it receives for the bag.
     """
     sim = NodeProcess(NodeLaunch('sim_robot', 'sim_robot', {
         'config': str(light_suite_file), 'autoplay': False}), tmp_path / 'logs')
-    monitor = NodeProcess(NodeLaunch('contact_monitor', 'contact_monitor', {
-        'config': str(light_suite_file)}), tmp_path / 'logs')
+    params = {'config': str(light_suite_file)}
+    if host == 'recorder':
+        params.update(output_dir=str(tmp_path / 'rec'), contacts=True)
+    monitor = NodeProcess(NodeLaunch(host, host, params), tmp_path / 'logs')
     events = Events(ros_node)
     operator = ros_node.create_publisher(String, '/humanoid_data/events', events_qos())
     states = {}
@@ -182,13 +187,13 @@ def test_contact_monitor_node_reports_the_simulated_grasp(ros_node, tmp_path,
         spin = _spin(ros_node)
         spin_until(spin, lambda: states and set(states.values()) == {'idle'}
                    and operator.get_subscription_count() >= 3, 90.0,
-                   'contact_monitor to tare every channel')
+                   f'{host} to tare every channel')
         operator.publish(String(data=encode_event(
             EpisodeStart(time.time_ns(), Source.OPERATOR, task='pick_place'))))
         wanted = {('tactile/right/thumb', 'onset'), ('tactile/right/thumb', 'offset'),
                   ('wrist/right', 'onset'), ('wrist/right', 'offset')}
         spin_until(spin, lambda: wanted <= seen('contact_monitor'), 90.0,
-                   'contact onsets and offsets from contact_monitor')
+                   f'contact onsets and offsets from {host}')
     finally:
         assert monitor.stop() == 0
         assert sim.stop() == 0

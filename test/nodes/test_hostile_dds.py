@@ -54,9 +54,10 @@ def test_hostile_events_stop_nothing(tmp_path, ros_node, light_suite_file):
         return lambda: status.get('episodes_done') == str(count)
 
     try:
+        # every node of the plan reads the events topic
         spin_until(spin, lambda: start.service_is_ready() and stop.service_is_ready()
-                   and events.get_subscription_count() >= 4 and 'state' in status, 120.0,
-                   'the session to come up')
+                   and events.get_subscription_count() >= len(plan) and 'state' in status,
+                   120.0, 'the session to come up')
         assert call(start, recording('episode_0001'))
         for text in HOSTILE_EVENTS:
             events.publish(String(data=text))
