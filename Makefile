@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(PY) bench/record_throughput.py --scales 1 --compression zstd --no-floor
 	$(PY) bench/writer_cost.py
 	$(PY) bench/companions.py
+	$(PY) bench/sync_latency.py
 	$(PY) bench/convert_throughput.py
 	$(PY) bench/encoder_quality.py
 	$(PY) bench/sim_cost.py
