@@ -1,12 +1,17 @@
 """sim_robot: publishes every stream of the sensor suite from the simulated humanoid.
 
-Messages are produced on a dedicated thread that wakes at each stream's sample time and
-publishes pre-serialized CDR bytes; the executor thread only serves the events
-subscription (an operator's episode_start makes the robot perform one pick and place).
+Messages are rendered ahead of their stamps on one thread (``RENDER_AHEAD_S``, at most
+``task_lead_s``) and published on another, which wakes at each message's time and sends
+its pre-serialized CDR bytes; the executor thread only serves the events subscription
+(an operator's episode_start makes the robot perform one pick and place). With both on
+one thread, every camera, depth and LiDAR render held back the 1 kHz samples due
+meanwhile, and every stream arrived up to 60 ms late once in a hundred samples
+(``bench/sync_latency.py``).
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from dataclasses import replace
@@ -30,6 +35,12 @@ from humanoid_data.sim.faults import parse_faults
 from humanoid_data.sim.humanoid import SimulatedHumanoid
 from humanoid_data.sim.scenario import CYCLE_S
 from humanoid_data.sim.truth import TruthLog
+
+#: How far ahead of their stamps messages are rendered (capped by ``task_lead_s``: an
+#: operator's cycle must start after what is already rendered).
+RENDER_AHEAD_S = 0.1
+#: Longest sleep of the publishing thread (s).
+PUBLISH_POLL_S = 0.005
 
 
 class SimRobot(Node):
@@ -72,10 +83,17 @@ class SimRobot(Node):
         self.truth = TruthLog(Path(self.settings.truth_dir)) if self.settings.truth_dir else None
         # Ground truth is labelled under the default guideline, whose phases it follows.
         self.taxonomy = load_taxonomy(default_taxonomy()).version
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()          # the simulation
+        self._ready_lock = threading.Lock()    # rendered messages waiting for their time
+        self._ready: list[Any] = []            # heap of Outgoing
+        self._truth_ready: list[Any] = []      # ground-truth events, in stamp order
+        self._ahead_ns = int(min(RENDER_AHEAD_S, self.settings.task_lead_s) * 1e9)
         self._running = True
-        self._thread = threading.Thread(target=self._produce, name='sim_producer', daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._render, name='sim_render', daemon=True),
+                         threading.Thread(target=self._produce, name='sim_producer',
+                                          daemon=True)]
+        for thread in self._threads:
+            thread.start()
         mode = 'looping cycles' if self.settings.autoplay else 'one cycle per episode start'
         self.get_logger().info(f'simulating {len(suite.streams)} streams of {suite.robot}, '
                                f'{mode}')
@@ -114,22 +132,43 @@ class SimRobot(Node):
             with self._lock:
                 self.sim.play_cycle(max(event.stamp_ns, time.time_ns()) + lead_ns)
 
-    def _produce(self) -> None:
+    def _render(self) -> None:
         gap_ns = int((CYCLE_S + self.settings.cycle_gap_s) * 1e9)
         next_cycle = self.sim.start_ns + int(self.settings.cycle_gap_s * 1e9)
-        skipped = 0
         while self._running:
             now = time.time_ns()
             with self._lock:
                 if self.settings.autoplay and now >= next_cycle - gap_ns // 2:
                     self.sim.play_cycle(next_cycle)
                     next_cycle += gap_ns
-                out = self.sim.step(now)
-                truth = self.sim.truth_due(now)
-                wake = self.sim.next_wake_ns()
+                self.sim.sample_until(now + self._ahead_ns, now)
+                rendered = self.sim.take_pending()
+                truth = self.sim.truth_due(now + self._ahead_ns)
+                wake = self.sim.next_sample_ns() - self._ahead_ns
+            with self._ready_lock:
+                for item in rendered:
+                    heapq.heappush(self._ready, item)
+                self._truth_ready.extend(truth)
+            delay = (wake - time.time_ns()) / 1e9
+            if delay > 0:
+                time.sleep(min(delay, 0.05))
+
+    def _produce(self) -> None:
+        skipped = 0
+        while self._running:
+            now = time.time_ns()
+            out, truth = [], []
+            with self._ready_lock:
+                while self._ready and self._ready[0].publish_ns <= now:
+                    out.append(heapq.heappop(self._ready))
+                while self._truth_ready and self._truth_ready[0].stamp_ns <= now:
+                    truth.append(self._truth_ready.pop(0))
+                wake = self._ready[0].publish_ns if self._ready else now + int(
+                    PUBLISH_POLL_S * 1e9)
             for item in out:
                 self.publishers_by_topic[item.topic].publish(item.data)
-            behind_ms = (time.time_ns() - now) / 1e6
+                self.sim.ledger.add(item.topic, item.stamp_ns)
+            behind_ms = (time.time_ns() - out[0].publish_ns) / 1e6 if out else 0.0
             if behind_ms > 100 or self.sim.skipped > skipped:
                 skipped = self.sim.skipped
                 self.get_logger().warning(
@@ -140,14 +179,13 @@ class SimRobot(Node):
                 self.events.publish(String(data=encode_event(event)))
                 if self.truth is not None:
                     self.truth.write(event)
-            delay = (wake - time.time_ns()) / 1e9
-            if delay > 0:
-                time.sleep(min(delay, 0.05))
+            time.sleep(min(max((wake - time.time_ns()) / 1e9, 0.0), PUBLISH_POLL_S))
 
     def close(self) -> None:
         """Stop producing and write the publish ledger."""
         self._running = False
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
         if self.truth is not None:
             path = self.truth.save_ledger(self.sim.ledger)
             with self._lock:

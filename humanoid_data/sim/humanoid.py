@@ -177,10 +177,14 @@ class SimulatedHumanoid:
 
     def next_wake_ns(self) -> int:
         """When ``step`` next has something to do."""
-        wake = min(g.stamp(self.start_ns) for g in self._groups)
+        wake = self.next_sample_ns()
         if self._pending:
             wake = min(wake, self._pending[0].publish_ns)
         return wake
+
+    def next_sample_ns(self) -> int:
+        """The stamp of the next sample of any stream."""
+        return min(g.stamp(self.start_ns) for g in self._groups)
 
     def step(self, now_ns: int) -> list[Outgoing]:
         """Sample every group due by ``now_ns`` and return the messages due for publishing.
@@ -189,20 +193,37 @@ class SimulatedHumanoid:
         deliver a frame seconds late: a starved simulator shows gaps, not growing delay.
         Skipped samples are counted in ``skipped`` and never enter the ledger.
         """
-        for group in self._groups:
-            while (stamp := group.stamp(self.start_ns)) <= now_ns:
-                if now_ns - stamp > self.max_lag_ns:
-                    self.skipped += len(group.streams)
-                else:
-                    self._sample(group, stamp)
-                group.index += 1
+        self.sample_until(now_ns, now_ns)
         out = []
         while self._pending and self._pending[0].publish_ns <= now_ns:
             item = heapq.heappop(self._pending)
             self.ledger.add(item.topic, item.stamp_ns)
             out.append(item)
+        return out
+
+    def sample_until(self, until_ns: int, now_ns: int) -> None:
+        """Sample every group stamped by ``until_ns``, which may be ahead of ``now_ns``.
+
+        Rendering ahead of the stamps lets a publisher send each message on time while
+        the next frames are made (``take_pending``); skips count against ``now_ns``.
+        """
+        for group in self._groups:
+            while (stamp := group.stamp(self.start_ns)) <= until_ns:
+                if now_ns - stamp > self.max_lag_ns:
+                    self.skipped += len(group.streams)
+                else:
+                    self._sample(group, stamp)
+                group.index += 1
         self._frames.clear()
         self._positions_at.clear()
+
+    def take_pending(self) -> list[Outgoing]:
+        """Every sampled message not yet taken, in publish order.
+
+        The caller publishes each at its ``publish_ns`` and notes it in ``ledger``.
+        """
+        out = sorted(self._pending)
+        self._pending = []
         return out
 
     def _sample(self, group: _Group, stamp_ns: int) -> None:

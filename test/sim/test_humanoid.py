@@ -89,3 +89,28 @@ def test_faults_drop_delay_shift_and_silence(suite):
 def test_bad_faults_named(suite, text, match):
     with pytest.raises(ConfigError, match=match):
         parse_faults(text, {s.name for s in suite.streams})
+
+
+def test_rendering_ahead_gives_the_messages_stepping_gives(suite):
+    """The node renders up to 0.1 s ahead of the stamps on one thread and publishes on
+    another: the messages must be those of stepping in time, bytes and publish times.
+
+    Without noise: the noise generator is shared by the streams, so batches of another
+    length draw its numbers in another order (same distribution, other values).
+    """
+    stepped = SimulatedHumanoid(suite, start_ns=10**12, noise=0.0)
+    ahead = SimulatedHumanoid(suite, start_ns=10**12, noise=0.0)
+    for sim in (stepped, ahead):
+        sim.play_cycle(sim.start_ns + 200 * MS)
+    end = stepped.start_ns + 1500 * MS
+    by_step = _run(stepped, 1500)
+    rendered = []
+    now = ahead.start_ns
+    while now < end:
+        now += 7 * MS
+        ahead.sample_until(min(now + 100 * MS, end), now)
+        rendered += ahead.take_pending()
+    key = [(m.topic, m.stamp_ns, m.publish_ns, m.data) for m in by_step]
+    assert len(by_step) > 1000
+    assert sorted(key) == sorted((m.topic, m.stamp_ns, m.publish_ns, m.data)
+                                 for m in rendered if m.publish_ns <= end)
