@@ -75,9 +75,15 @@ def test_tf_static_reaches_a_subscriber_created_after_publication(ros_node):
         received, wire = [], []
         node.create_subscription(TFMessage, '/tf_static', received.append, STATIC_QOS)
         node.create_subscription(TFMessage, '/tf_static', wire.append, STATIC_QOS, raw=True)
+
+        def ours() -> list:
+            # Data can arrive before the graph names its publisher's node: wait for both.
+            return [p for p in node.get_publishers_info_by_topic('/tf_static')
+                    if p.node_name == ros_node.get_name()]
         spin_until(lambda: executor.spin_once(timeout_sec=0.05),
-                   lambda: bool(received and wire), 60.0, 'the latched /tf_static message')
-        publishers = node.get_publishers_info_by_topic('/tf_static')
+                   lambda: bool(received and wire and ours()), 60.0,
+                   'the latched /tf_static message and its publisher in the graph')
+        publishers = ours()
 
     expected = [_fields(t) for t in sent.transforms]
     assert len(received) == 1
@@ -87,7 +93,7 @@ def test_tf_static_reaches_a_subscriber_created_after_publication(ros_node):
     decoded = typestore.deserialize_cdr(bytes(wire[0]), TYPE)
     assert [_fields(t) for t in decoded.transforms] == expected
     # Advertised as upstream's type, with upstream's type hash, latched.
-    [info] = [p for p in publishers if p.node_name == ros_node.get_name()]
+    [info] = publishers
     assert info.topic_type == TYPE
     assert str(info.topic_type_hash) == typestore.hash_rihs01(TYPE)
     assert info.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
