@@ -27,7 +27,7 @@ from rclpy.node import Node
 from std_srvs.srv import Trigger
 
 from humanoid_data.bag.typestore import check_msgtype
-from humanoid_data.core.config import load_suite
+from humanoid_data.core.config import SuiteConfig, load_suite
 from humanoid_data.core.contact_config import load_contact_config
 from humanoid_data.core.events import EventBase
 from humanoid_data.core.phases import load_taxonomy
@@ -73,7 +73,6 @@ class Recorder(Node):
                                   int(self.settings.status_period_s * 1e9)) \
             if self.settings.live_sync else None
         self._sync_levels: dict[str, Level] = {}
-        self.contact_errors = 0
         self.engine = RecorderEngine(topics, session, self.settings, self.get_logger(),
                                      config_digest=suite.digest, config_file=suite.source,
                                      taxonomy=taxonomy.version,
@@ -86,19 +85,34 @@ class Recorder(Node):
         # messages missing by header-stamp gaps.
         self.needs_message_info = not events_executor_available()
         on_message = self._on_message_info if self.needs_message_info else self._on_message
-        # Contact detection on the messages received here: the live stack receives each
-        # force-torque and tactile message once (docs/architecture.md).
-        self.contact: ContactCompanion | None = None
-        self._contact_topics: list[str | None] = [None] * len(self.engine.topics)
-        if self.settings.contacts:
-            self.contact = ContactCompanion(
-                self, suite, load_contact_config(self.settings.contact_config
-                                                 or default_contact_config()),
-                taxonomy.version, self.settings.events_topic, True,
-                self.settings.status_period_s)
-            watched = set(self.contact.topics)
-            self._contact_topics = [t.topic if t.topic in watched else None
-                                    for t in self.engine.topics]
+        self.contact = self._contact_detection(suite, taxonomy.version)
+        watched = set(self.contact.topics) if self.contact is not None else set()
+        #: Per topic index: its topic when contact detection reads it, else None.
+        self._contact_topics = [t.topic if t.topic in watched else None
+                                for t in self.engine.topics]
+        self._subscribe(on_message)
+        self.create_service(Trigger, '~/start_episode', self._start)
+        self.create_service(Trigger, '~/stop_episode', self._stop)
+        self.create_service(Trigger, '~/discard_episode', self._discard)
+        self.diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_timer(self.settings.status_period_s, self._publish_status)
+        self.get_logger().info(f'recording {len(suite.streams)} streams into {session.path}')
+
+    def _contact_detection(self, suite: SuiteConfig, taxonomy: str
+                           ) -> ContactCompanion | None:
+        """Contact detection on the messages received here, with ``contacts``.
+
+        The live stack then receives each force-torque and tactile message once
+        (docs/architecture.md).
+        """
+        if not self.settings.contacts:
+            return None
+        config = load_contact_config(self.settings.contact_config or default_contact_config())
+        return ContactCompanion(self, suite, config, taxonomy, self.settings.events_topic,
+                                True, self.settings.status_period_s)
+
+    def _subscribe(self, on_message: Callable[..., None]) -> None:
+        """One raw subscription per topic, with the QoS its publishers need."""
         for index, spec in enumerate(self.engine.topics):
             if spec.is_events:
                 qos = events_qos(spec.depth)
@@ -110,36 +124,27 @@ class Recorder(Node):
             self.create_subscription(message_class(spec.msgtype), spec.topic,
                                      partial(on_message, index), qos, raw=True,
                                      event_callbacks=lost)
-        self.create_service(Trigger, '~/start_episode', self._start)
-        self.create_service(Trigger, '~/stop_episode', self._stop)
-        self.create_service(Trigger, '~/discard_episode', self._discard)
-        self.diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_timer(self.settings.status_period_s, self._publish_status)
-        self.get_logger().info(f'recording {len(suite.streams)} streams into {session.path}')
 
     def _on_message(self, index: int, data: bytes) -> None:
-        event = self.engine.offer(index, data)
-        if event is not None:
-            self._apply(event)
-        elif self._contact_topics[index] is not None:
-            self._detect(index, data)
+        self._taken(index, data, self.engine.offer(index, data))
 
     def _on_message_info(self, index: int, data: bytes, info: dict) -> None:
         # Sequence numbers exist from Iron on; Humble's message info has none.
         gid = info.get('publisher_gid')
-        event = self.engine.offer(index, data, info.get('publication_sequence_number'),
-                                  gid['data'] if gid else b'')
+        self._taken(index, data, self.engine.offer(
+            index, data, info.get('publication_sequence_number'), gid['data'] if gid else b''))
+
+    def _taken(self, index: int, data: bytes, event: EventBase | None) -> None:
+        """After the engine queued a message: apply an event, feed contact detection."""
         if event is not None:
             self._apply(event)
-        elif self._contact_topics[index] is not None:
-            self._detect(index, data)
-
-    def _detect(self, index: int, data: bytes) -> None:
-        assert self.contact is not None
+            return
+        topic = self._contact_topics[index]
+        if topic is None or self.contact is None:
+            return
         try:
-            self.contact.on_message(self._contact_topics[index] or '', data)
+            self.contact.on_message(topic, data)
         except Exception as err:  # detection must never stop recording
-            self.contact_errors += 1
             self.get_logger().error(f'contact detection failed: {err!r}',
                                     throttle_duration_sec=5.0)
 
