@@ -171,8 +171,8 @@ class SimRobot(Node):
             for item in out:
                 self.publishers_by_topic[item.topic].publish(item.data)
                 self.sim.ledger.add(item.topic, item.stamp_ns)
-            late = [item.publish_ns for item in out if item.publish_ns >= started]
-            behind_ms = (time.time_ns() - late[0]) / 1e6 if late else 0.0
+            late = next((item.publish_ns for item in out if item.publish_ns >= started), None)
+            behind_ms = (time.time_ns() - late) / 1e6 if late is not None else 0.0
             if behind_ms > 100 or self.sim.skipped > skipped:
                 skipped = self.sim.skipped
                 self.get_logger().warning(

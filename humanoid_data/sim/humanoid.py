@@ -175,13 +175,6 @@ class SimulatedHumanoid:
         self._truth = self._truth[len(due):]
         return due
 
-    def next_wake_ns(self) -> int:
-        """When ``step`` next has something to do."""
-        wake = self.next_sample_ns()
-        if self._pending:
-            wake = min(wake, self._pending[0].publish_ns)
-        return wake
-
     def next_sample_ns(self) -> int:
         """The stamp of the next sample of any stream."""
         return min(g.stamp(self.start_ns) for g in self._groups)
