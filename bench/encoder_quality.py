@@ -29,7 +29,7 @@ import numpy as np
 from humanoid_data.bag.episode_reader import EpisodeReader
 from humanoid_data.core.config import Modality
 from humanoid_data.dataset.config import VideoOptions
-from humanoid_data.dataset.staging import _rgb
+from humanoid_data.dataset.image_sinks import rgb_frame
 
 LEROBOT = VideoOptions()            # lerobot's defaults (preset '' means its 12 for AV1)
 SETTINGS = {
@@ -50,7 +50,7 @@ def source_frames(episode: Path, topic: str, count: int) -> list[np.ndarray]:
             topic = next(s.topic for s in reader.suite.streams if s.modality == Modality.RGB)
         frames = []
         for _, value in reader.read(topic, set(range(count))):
-            frames.append(np.ascontiguousarray(_rgb(value)))
+            frames.append(np.ascontiguousarray(rgb_frame(value)))
         return frames
     finally:
         reader.close()

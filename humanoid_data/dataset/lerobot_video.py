@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from humanoid_data.dataset.config import DatasetConfig
-from humanoid_data.dataset.staging import packet_times
+from humanoid_data.dataset.image_sinks import packet_times
 from humanoid_data.errors import HumanoidDataError
 
 VIDEO_PATH = 'videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4'

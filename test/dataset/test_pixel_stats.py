@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from humanoid_data.dataset.staging import PixelStats
+from humanoid_data.dataset.image_sinks import PixelStats
 
 
 def test_running_stats_match_numpy_on_the_sampled_frames():

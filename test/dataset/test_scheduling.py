@@ -53,13 +53,13 @@ def test_a_real_time_thread_is_put_back_to_normal_scheduling():
 
 def test_the_video_encoder_leaves_no_real_time_thread(tmp_path):
     av = pytest.importorskip('av')
-    from humanoid_data.dataset.staging import _VideoSink
+    from humanoid_data.dataset.image_sinks import VideoSink
     config = load_dataset_config(share_file('config/dataset.yaml'))
     if config.video.codec not in av.codecs_available:
         pytest.skip(f'{config.video.codec} is not in this PyAV build')
     plan = FramePlan('head_rgb', '/camera/head/image_raw', 'observation.images.head',
                      Modality.RGB, np.arange(2), np.ones(2, bool), width=64, height=48)
-    sink = _VideoSink(plan, tmp_path / 'head.mp4', config)
+    sink = VideoSink(plan, tmp_path / 'head.mp4', config)
     try:
         for frame in range(2):
             pixels = np.full((48, 64, 3), 40 * frame, np.uint8)
