@@ -311,23 +311,11 @@ def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Pat
         load_dataset_config(config_path)
     load_taxonomy(taxonomy_path)
     load_contact_config(contact_path)
-    found = describe_sources(sources)
-    if not found:
-        skipped = discarded_under(sources)
-        raise ConfigError(f'{", ".join(map(str, sources))}: no episode to convert (no bag '
-                          'folder, episode folder or bag file' +
-                          (f'; {skipped} discarded episodes skipped)' if skipped else ')'))
-    found = [s._replace(labels=(labels_for(s.path, s.folder, label_map or {}, labels)
-                                or GivenLabels()).to_json()) for s in found]
+    found = _episodes(sources, labels, label_map)
     out.mkdir(parents=True, exist_ok=True)
     if config_path is None:
         config_path = _dataset_config_path(found[0].folder, suite_path, out)
-    config = load_dataset_config(config_path)
-    if fmt == 'hdf5' and not any(p.key == 'action' for p in config.streams):
-        raise ConfigError(f'{config.source}: no stream is the action: the HDF5 (robomimic) '
-                          'layout needs actions; name the command stream in the suite '
-                          '(modality: command) and the dataset plan (key: action), or '
-                          'convert to --format lerobot')
+    config = _dataset_plan(config_path, fmt)
     result = ConvertResult(sources={s.name: s for s in found}, config_path=config_path)
     staged: dict[str, tuple[Path, dict[str, Any]]] = {}
     settings = settings_digest(taxonomy_path, contact_path, *([suite_path] if suite_path else []))
@@ -345,6 +333,30 @@ def convert(sources: Sequence[str | Path], out: Path, fmt: str, config_path: Pat
                   if src.name in result.failed]
         result.output = _pack(out, fmt, ordered, config, failed)
     return result
+
+
+def _episodes(sources: Sequence[str | Path], labels: GivenLabels | None,
+              label_map: dict[str, GivenLabels] | None) -> list[EpisodeSource]:
+    """The episodes under ``sources``, each with the labels given for it."""
+    found = describe_sources(sources)
+    if not found:
+        skipped = discarded_under(sources)
+        raise ConfigError(f'{", ".join(map(str, sources))}: no episode to convert (no bag '
+                          'folder, episode folder or bag file' +
+                          (f'; {skipped} discarded episodes skipped)' if skipped else ')'))
+    return [s._replace(labels=(labels_for(s.path, s.folder, label_map or {}, labels)
+                               or GivenLabels()).to_json()) for s in found]
+
+
+def _dataset_plan(config_path: Path, fmt: str) -> DatasetConfig:
+    """The dataset plan, refused for HDF5 when no stream is the action."""
+    config = load_dataset_config(config_path)
+    if fmt == 'hdf5' and not any(p.key == 'action' for p in config.streams):
+        raise ConfigError(f'{config.source}: no stream is the action: the HDF5 (robomimic) '
+                          'layout needs actions; name the command stream in the suite '
+                          '(modality: command) and the dataset plan (key: action), or '
+                          'convert to --format lerobot')
+    return config
 
 
 def _stage_all(todo: Todo, jobs: int, ray: str | None, args: tuple[str, ...]
