@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from replay_publisher import render_templates  # noqa: E402  (the bench folder)
 
-from humanoid_data.bag.episode_bag import MAX_CHUNK_BYTES, EpisodeBag  # noqa: E402
+from humanoid_data.bag.episode_bag import (  # noqa: E402
+    MAX_CHUNK_BYTES, Compression, EpisodeBag)
 from humanoid_data.bag.stamps import with_header_stamp  # noqa: E402
 from humanoid_data.bag.tf_cdr import MSGTYPE as TF_TYPE  # noqa: E402
 from humanoid_data.bag.tf_cdr import restamp as tf_restamp  # noqa: E402
@@ -93,7 +94,6 @@ def engine_cost(suite, messages, compression: str) -> float:
 def bag_cost(suite, messages, compression: str) -> float:
     """Process CPU seconds for the bag alone to write ``messages``."""
     with tempfile.TemporaryDirectory(prefix='humanoid_data_writer_cost_') as tmp:
-        from humanoid_data.bag.episode_bag import Compression
         topics = topics_for(suite)
         index = {t.topic: i for i, t in enumerate(topics)}
         bag = EpisodeBag(Path(tmp) / 'ep', topics, compression=Compression(compression))
